@@ -1,0 +1,3 @@
+module xfer
+
+go 1.26.0
