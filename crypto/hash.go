@@ -1,0 +1,66 @@
+package crypto
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"hash"
+
+	"golang.org/x/crypto/blake2b"
+)
+
+// rootLabel is the domain-separation prefix of a file root.
+const rootLabel = "xfer/1 file root"
+
+// Hash is a BLAKE2b-256 chunk hash or file root.
+type Hash [32]byte
+
+// String returns h in lowercase hex.
+func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+// ChunkHash returns BLAKE2b-256 of a plaintext chunk.
+func ChunkHash(p []byte) Hash { return blake2b.Sum256(p) }
+
+// RootHasher computes a file root incrementally:
+// BLAKE2b-256("xfer/1 file root" || uint64 size || uint32 chunkSize ||
+// chunk hash 0 || chunk hash 1 || ...), integers big-endian.
+//
+// The root does not count the chunk hashes itself: size and chunkSize fix
+// how many there must be, and the caller checks that. A RootHasher is not
+// safe for concurrent use.
+type RootHasher struct {
+	h hash.Hash
+}
+
+// NewRootHasher starts a file root.
+func NewRootHasher(size uint64, chunkSize uint32) *RootHasher {
+	h, err := blake2b.New256(nil)
+	if err != nil {
+		panic("crypto: blake2b.New256: " + err.Error()) // only fails for long keys
+	}
+	var hdr [len(rootLabel) + 8 + 4]byte
+	copy(hdr[:], rootLabel)
+	binary.BigEndian.PutUint64(hdr[len(rootLabel):], size)
+	binary.BigEndian.PutUint32(hdr[len(rootLabel)+8:], chunkSize)
+	h.Write(hdr[:])
+	return &RootHasher{h: h}
+}
+
+// Add appends the next chunk hash.
+func (r *RootHasher) Add(h Hash) { r.h.Write(h[:]) }
+
+// Sum returns the root of the hashes added so far. It does not change
+// the state, so more hashes may be added afterwards.
+func (r *RootHasher) Sum() Hash {
+	var out Hash
+	r.h.Sum(out[:0])
+	return out
+}
+
+// FileRoot is NewRootHasher + Add for each hash + Sum.
+func FileRoot(size uint64, chunkSize uint32, hashes []Hash) Hash {
+	r := NewRootHasher(size, chunkSize)
+	for _, h := range hashes {
+		r.Add(h)
+	}
+	return r.Sum()
+}
