@@ -41,6 +41,9 @@ const (
 	HelloDryRun    uint16 = 1 << 3 // report what would happen, write nothing
 )
 
+// MaxHelloPaths bounds the number of paths in a Hello.
+const MaxHelloPaths = 64
+
 // Hello is the client's first message after the handshake.
 type Hello struct {
 	Op        uint8
@@ -49,7 +52,8 @@ type Hello struct {
 	Paths     []string // OpGet: remote sources; OpList: one directory; OpSend: the destination path (one element)
 }
 
-// Welcome accepts a Hello.
+// Welcome accepts a Hello for OpSend or OpGet. (An OpList Hello is
+// answered with ListEntries directly.)
 type Welcome struct {
 	ChunkSize uint32 // the chunk size both sides use
 	// DestIsDir tells a sending client whether its destination is an
@@ -77,6 +81,9 @@ const (
 	CodeUnsupported      uint16 = 14
 	CodeShuttingDown     uint16 = 15
 )
+
+// MaxErrorMessage bounds the length in bytes of Error.Message.
+const MaxErrorMessage = 1024
 
 // Error reports a failure. With ID == 0 it concerns the whole session,
 // which the sender of the Error then closes; otherwise it concerns the file
@@ -217,30 +224,23 @@ func (*Finish) Type() MsgType      { return TypeFinish }
 func (*Bye) Type() MsgType         { return TypeBye }
 func (*ListEntries) Type() MsgType { return TypeListEntries }
 
-// Marshal encodes m. It returns an error when the encoding would exceed
-// MaxPayload or a field exceeds its limit (path length, entry count).
+// Marshal encodes m: the type byte, then the fields in declaration order
+// (see PROTOCOL.md). It returns an error, naming the field, when a field
+// exceeds its limit (path length, Error.Message length, a count, an
+// invalid Entry.Name) or the encoding would exceed MaxPayload. Whatever
+// Marshal returns, Unmarshal decodes.
 func Marshal(m Message) ([]byte, error) {
-	panic("unimplemented")
+	return marshal(m)
 }
 
 // Unmarshal decodes one message. It never panics and never allocates more
-// than len(b) allows; trailing bytes, unknown types, over-long strings and
-// counts are errors ("protocol: ...").
+// than len(b) allows; trailing bytes, unknown types, booleans other than 0
+// and 1, over-long strings and counts are errors ("protocol: Type.Field:
+// ..."). It checks the encoding and the limits, not the meaning: paths are
+// not run through CheckPath (the receiver does that, to answer with
+// CodeBadPath), and enumerated values (Op, Action, Kind, codes, flags) are
+// left to the caller. Entry names are checked with CheckName. Strings are
+// copied; the result does not alias b.
 func Unmarshal(b []byte) (Message, error) {
-	panic("unimplemented")
+	return unmarshal(b)
 }
-
-// CheckPath reports whether p is an acceptable relative path in a message:
-// "." (the destination itself) or a non-empty path of at most MaxPathLen
-// bytes whose slash-separated elements are each 1..MaxNameLen bytes, not
-// "." or "..", contain no NUL, no other control byte (< 0x20, 0x7f) and no
-// backslash, with no leading or trailing slash, and no element starting
-// with ReservedPrefix (xfer's own state). Valid UTF-8 is not required.
-// The error names the rule that was broken.
-func CheckPath(p string) error {
-	panic("unimplemented")
-}
-
-// ReservedPrefix starts the names of xfer's own files (partials,
-// journals); no peer path may contain an element with this prefix.
-const ReservedPrefix = ".xfer-"

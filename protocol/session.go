@@ -3,6 +3,7 @@ package protocol
 import (
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Session-level constants chosen by the implementation (not fixed by the
@@ -57,7 +58,21 @@ func CodeName(code uint16) string {
 // peer's message (untrusted: escape before printing to a terminal).
 func (e *Error) Error() string { return e.Message }
 
-// Errorf builds an Error message for id with a formatted text.
+// Errorf builds an Error message for id with a formatted text, cut to at
+// most MaxErrorMessage bytes (at a UTF-8 boundary) so that it always
+// marshals.
 func Errorf(id uint32, code uint16, format string, args ...any) *Error {
-	return &Error{ID: id, Code: code, Message: fmt.Sprintf(format, args...)}
+	return &Error{ID: id, Code: code, Message: truncate(fmt.Sprintf(format, args...), MaxErrorMessage)}
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && i > n-utf8.UTFMax && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
 }
