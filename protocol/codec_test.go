@@ -276,51 +276,55 @@ func be(parts ...any) []byte {
 
 var zero32 = make([]byte, 32)
 
+// testEntry encodes an Entry with the given name and HasRoot byte.
+func testEntry(nm string, hasRoot byte) []byte {
+	return be(uint16(len(nm)), nm, EntryFile, uint64(1), uint32(0o644), uint64(5), hasRoot, zero32)
+}
+
+// invalidMessages are encodings Unmarshal must reject, with the error.
+var invalidMessages = []struct {
+	name string
+	b    []byte
+	want string // substring of the error
+}{
+	{"empty", nil, "protocol: empty message"},
+	{"too-long", make([]byte, MaxPayload+1), "exceeds 65519"},
+	{"type-0", be(byte(0)), "unknown message type 0"},
+	{"type-14", be(byte(14)), "unknown message type 14"},
+	{"type-255", be(byte(255), uint32(0)), "unknown message type 255"},
+	{"finish-trailing", be(TypeFinish, byte(0)), "Finish: 1 trailing bytes"},
+	{"bye-trailing", be(TypeBye, "xx"), "Bye: 2 trailing bytes"},
+	{"error-message-long", be(TypeError, uint32(0), uint16(1), uint16(1025), strings.Repeat("x", 1025)), "Error.Message: length 1025 exceeds 1024"},
+	{"error-truncated", be(TypeError, uint32(0), uint16(1), uint16(5), "abc"), "Error.Message: truncated"},
+	{"welcome-bool-2", be(TypeWelcome, uint32(0), byte(2), uint16(0)), "Welcome.DestIsDir: boolean byte 0x02"},
+	{"welcome-bool-ff", be(TypeWelcome, uint32(0), byte(0xff), uint16(0)), "Welcome.DestIsDir: boolean byte 0xff"},
+	{"done-bool", be(TypeDone, uint32(1), byte(3), uint64(0), zero32), "Done.Skipped: boolean"},
+	{"held-final-bool", be(TypeHeld, uint32(1), uint16(0), byte(0x80)), "Held.Final: boolean"},
+	{"list-final-bool", be(TypeListEntries, uint16(0), byte(2)), "ListEntries.Final: boolean"},
+	{"entry-hasroot-bool", be(TypeListEntries, uint16(1), testEntry("a", 7), byte(1)), "ListEntries.Entries[0].HasRoot: boolean"},
+	{"hello-count", be(TypeHello, OpGet, uint16(0), uint32(0), uint16(65), strings.Repeat("\x00\x00", 65)), "Hello.Paths: count 65 exceeds 64"},
+	{"hello-count-bytes", be(TypeHello, OpGet, uint16(0), uint32(0), uint16(64), "\x00\x00"), "Hello.Paths: count 64 needs at least 128 more bytes, 2 remain"},
+	{"hello-path-long", be(TypeHello, OpGet, uint16(0), uint32(0), uint16(1), uint16(4097), strings.Repeat("a", 4097)), "Hello.Paths[0]: length 4097 exceeds 4096"},
+	{"hello-path-truncated", be(TypeHello, OpGet, uint16(0), uint32(0), uint16(2), uint16(1), "a", uint16(3), "a"), "Hello.Paths[1]: truncated"},
+	{"dir-path-long", be(TypeDir, uint32(1), uint16(4097), strings.Repeat("a", 4097), uint32(0), uint64(0)), "Dir.Path: length 4097 exceeds 4096"},
+	{"open-path-long", be(TypeOpen, uint32(1), uint16(0xffff)), "Open.Path: length 65535 exceeds 4096"},
+	{"open-truncated-secret", be(TypeOpen, uint32(1), uint16(1), "a", uint64(1), uint32(0), uint64(0), uint32(MinChunkSize), make([]byte, 16), uint32(1), make([]byte, 31)), "Open.Secret: truncated"},
+	{"held-count", be(TypeHeld, uint32(1), uint16(1501), make([]byte, 1501*40+1)), "Held.Chunks: count 1501 exceeds 1500"},
+	{"held-count-bytes", be(TypeHeld, uint32(1), uint16(2), uint64(0), zero32, byte(1)), "Held.Chunks: count 2 needs at least 81 more bytes, 41 remain"},
+	{"held-count-max-bytes", be(TypeHeld, uint32(1), uint16(0xffff)), "Held.Chunks: count 65535 exceeds 1500"},
+	{"list-count-bytes", be(TypeListEntries, uint16(0xffff), byte(1)), "ListEntries.Entries: count 65535 exceeds 1169"},
+	{"list-count-bytes-2", be(TypeListEntries, uint16(2), testEntry("a", 0), byte(1)), "ListEntries.Entries: count 2 needs at least"},
+	{"list-name-dotdot", be(TypeListEntries, uint16(1), testEntry("..", 0), byte(1)), `ListEntries.Entries[0].Name: name "..": element ".." not allowed`},
+	{"list-name-dot", be(TypeListEntries, uint16(1), testEntry(".", 0), byte(1)), `ListEntries.Entries[0].Name`},
+	{"list-name-slash", be(TypeListEntries, uint16(1), testEntry("a/b", 0), byte(1)), `contains a slash`},
+	{"list-name-nul", be(TypeListEntries, uint16(1), testEntry("a\x00", 0), byte(1)), `contains a NUL byte`},
+	{"list-name-empty", be(TypeListEntries, uint16(1), testEntry("", 0), byte(0), byte(1)), `ListEntries.Entries[0].Name`},
+	{"list-name-long", be(TypeListEntries, uint16(1), testEntry(name(256), 0), byte(1)), `ListEntries.Entries[0].Name: length 256 exceeds 255`},
+	{"list-second-entry", be(TypeListEntries, uint16(2), testEntry("a", 0), testEntry("b", 9), byte(1)), `ListEntries.Entries[1].HasRoot`},
+}
+
 func TestUnmarshalErrors(t *testing.T) {
-	entry := func(nm string, hasRoot byte) []byte {
-		return be(uint16(len(nm)), nm, EntryFile, uint64(1), uint32(0o644), uint64(5), hasRoot, zero32)
-	}
-	tests := []struct {
-		name string
-		b    []byte
-		want string
-	}{
-		{"empty", nil, "protocol: empty message"},
-		{"too-long", make([]byte, MaxPayload+1), "exceeds 65519"},
-		{"type-0", be(byte(0)), "unknown message type 0"},
-		{"type-14", be(byte(14)), "unknown message type 14"},
-		{"type-255", be(byte(255), uint32(0)), "unknown message type 255"},
-		{"finish-trailing", be(TypeFinish, byte(0)), "Finish: 1 trailing bytes"},
-		{"bye-trailing", be(TypeBye, "xx"), "Bye: 2 trailing bytes"},
-		{"error-message-long", be(TypeError, uint32(0), uint16(1), uint16(1025), strings.Repeat("x", 1025)), "Error.Message: length 1025 exceeds 1024"},
-		{"error-truncated", be(TypeError, uint32(0), uint16(1), uint16(5), "abc"), "Error.Message: truncated"},
-		{"welcome-bool-2", be(TypeWelcome, uint32(0), byte(2), uint16(0)), "Welcome.DestIsDir: boolean byte 0x02"},
-		{"welcome-bool-ff", be(TypeWelcome, uint32(0), byte(0xff), uint16(0)), "Welcome.DestIsDir: boolean byte 0xff"},
-		{"done-bool", be(TypeDone, uint32(1), byte(3), uint64(0), zero32), "Done.Skipped: boolean"},
-		{"held-final-bool", be(TypeHeld, uint32(1), uint16(0), byte(0x80)), "Held.Final: boolean"},
-		{"list-final-bool", be(TypeListEntries, uint16(0), byte(2)), "ListEntries.Final: boolean"},
-		{"entry-hasroot-bool", be(TypeListEntries, uint16(1), entry("a", 7), byte(1)), "ListEntries.Entries[0].HasRoot: boolean"},
-		{"hello-count", be(TypeHello, OpGet, uint16(0), uint32(0), uint16(65), strings.Repeat("\x00\x00", 65)), "Hello.Paths: count 65 exceeds 64"},
-		{"hello-count-bytes", be(TypeHello, OpGet, uint16(0), uint32(0), uint16(64), "\x00\x00"), "Hello.Paths: count 64 needs at least 128 more bytes, 2 remain"},
-		{"hello-path-long", be(TypeHello, OpGet, uint16(0), uint32(0), uint16(1), uint16(4097), strings.Repeat("a", 4097)), "Hello.Paths[0]: length 4097 exceeds 4096"},
-		{"hello-path-truncated", be(TypeHello, OpGet, uint16(0), uint32(0), uint16(2), uint16(1), "a", uint16(3), "a"), "Hello.Paths[1]: truncated"},
-		{"dir-path-long", be(TypeDir, uint32(1), uint16(4097), strings.Repeat("a", 4097), uint32(0), uint64(0)), "Dir.Path: length 4097 exceeds 4096"},
-		{"open-path-long", be(TypeOpen, uint32(1), uint16(0xffff)), "Open.Path: length 65535 exceeds 4096"},
-		{"open-truncated-secret", be(TypeOpen, uint32(1), uint16(1), "a", uint64(1), uint32(0), uint64(0), uint32(MinChunkSize), make([]byte, 16), uint32(1), make([]byte, 31)), "Open.Secret: truncated"},
-		{"held-count", be(TypeHeld, uint32(1), uint16(1501), make([]byte, 1501*40+1)), "Held.Chunks: count 1501 exceeds 1500"},
-		{"held-count-bytes", be(TypeHeld, uint32(1), uint16(2), uint64(0), zero32, byte(1)), "Held.Chunks: count 2 needs at least 81 more bytes, 41 remain"},
-		{"held-count-max-bytes", be(TypeHeld, uint32(1), uint16(0xffff)), "Held.Chunks: count 65535 exceeds 1500"},
-		{"list-count-bytes", be(TypeListEntries, uint16(0xffff), byte(1)), "ListEntries.Entries: count 65535 exceeds 1169"},
-		{"list-count-bytes-2", be(TypeListEntries, uint16(2), entry("a", 0), byte(1)), "ListEntries.Entries: count 2 needs at least"},
-		{"list-name-dotdot", be(TypeListEntries, uint16(1), entry("..", 0), byte(1)), `ListEntries.Entries[0].Name: name "..": element ".." not allowed`},
-		{"list-name-dot", be(TypeListEntries, uint16(1), entry(".", 0), byte(1)), `ListEntries.Entries[0].Name`},
-		{"list-name-slash", be(TypeListEntries, uint16(1), entry("a/b", 0), byte(1)), `contains a slash`},
-		{"list-name-nul", be(TypeListEntries, uint16(1), entry("a\x00", 0), byte(1)), `contains a NUL byte`},
-		{"list-name-empty", be(TypeListEntries, uint16(1), entry("", 0), byte(0), byte(1)), `ListEntries.Entries[0].Name`},
-		{"list-name-long", be(TypeListEntries, uint16(1), entry(name(256), 0), byte(1)), `ListEntries.Entries[0].Name: length 256 exceeds 255`},
-		{"list-second-entry", be(TypeListEntries, uint16(2), entry("a", 0), entry("b", 9), byte(1)), `ListEntries.Entries[1].HasRoot`},
-	}
-	for _, tc := range tests {
+	for _, tc := range invalidMessages {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := Unmarshal(tc.b)
 			if err == nil {

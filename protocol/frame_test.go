@@ -19,16 +19,18 @@ func validHeader() ChunkHeader {
 	}
 }
 
+// validHeaders are chunk headers ParseChunkHeader accepts.
+var validHeaders = []ChunkHeader{
+	validHeader(),
+	{CTLen: HashSize + TagSize},                  // empty raw chunk: well-formed, rejected later by the receiver's bounds check
+	{RawLen: MaxChunkSize, CTLen: MaxCiphertext}, // largest raw chunk
+	{RawLen: MaxChunkSize, Codec: CodecLZ4, CTLen: MaxCiphertext - 1}, // largest lz4 chunk
+	{RawLen: 1, Codec: CodecLZ4, CTLen: HashSize + TagSize},           // smallest lz4 chunk
+	{TransferID: fill16(1), Attempt: 1<<32 - 1, Index: 1<<64 - 1, Offset: 1<<64 - 1, RawLen: 0x010203, Codec: CodecLZ4, CTLen: 0x0100},
+}
+
 func TestChunkHeaderRoundTrip(t *testing.T) {
-	tests := []ChunkHeader{
-		validHeader(),
-		{CTLen: HashSize + TagSize},                  // empty raw chunk: well-formed, rejected later by the receiver's bounds check
-		{RawLen: MaxChunkSize, CTLen: MaxCiphertext}, // largest raw chunk
-		{RawLen: MaxChunkSize, Codec: CodecLZ4, CTLen: MaxCiphertext - 1}, // largest lz4 chunk
-		{RawLen: 1, Codec: CodecLZ4, CTLen: HashSize + TagSize},           // smallest lz4 chunk
-		{TransferID: fill16(1), Attempt: 1<<32 - 1, Index: 1<<64 - 1, Offset: 1<<64 - 1, RawLen: 0x010203, Codec: CodecLZ4, CTLen: 0x0100},
-	}
-	for _, h := range tests {
+	for _, h := range validHeaders {
 		b, err := h.AppendBinary([]byte("prefix"))
 		if err != nil {
 			t.Fatal(err)
@@ -69,44 +71,53 @@ func TestChunkHeaderLayout(t *testing.T) {
 	}
 }
 
-func TestParseChunkHeaderErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		mod  func(h *ChunkHeader)
-		b    func(b []byte) []byte
-		want string
-	}{
-		{name: "short", b: func(b []byte) []byte { return b[:ChunkHeaderSize-1] }, want: "46 bytes, need 47"},
-		{name: "empty", b: func(b []byte) []byte { return nil }, want: "0 bytes, need 47"},
-		{name: "type-message", b: func(b []byte) []byte { b[0] = RecordMessage; return b }, want: "type byte 0x01, want 0x02"},
-		{name: "type-zero", b: func(b []byte) []byte { b[0] = 0; return b }, want: "type byte 0x00"},
-		{name: "codec-2", mod: func(h *ChunkHeader) { h.Codec = 2 }, want: "unknown codec 2"},
-		{name: "codec-255", mod: func(h *ChunkHeader) { h.Codec = 255 }, want: "unknown codec 255"},
-		{name: "flag-2", mod: func(h *ChunkHeader) { h.Flags = 2 }, want: "unknown flags 0x02"},
-		{name: "flag-high", mod: func(h *ChunkHeader) { h.Flags = FlagLast | 0x80 }, want: "unknown flags 0x80"},
-		{name: "rawlen", mod: func(h *ChunkHeader) { h.RawLen = MaxChunkSize + 1; h.CTLen = MaxCiphertext }, want: "raw length 4194305 exceeds 4194304"},
-		{name: "rawlen-max", mod: func(h *ChunkHeader) { h.RawLen = 1<<32 - 1 }, want: "raw length 4294967295"},
-		{name: "ctlen-max", mod: func(h *ChunkHeader) { h.RawLen = MaxChunkSize; h.CTLen = MaxCiphertext + 1 }, want: "ciphertext length 4194353 exceeds 4194352"},
-		{name: "ctlen-huge", mod: func(h *ChunkHeader) { h.CTLen = 1<<32 - 1 }, want: "ciphertext length 4294967295 exceeds"},
-		{name: "ctlen-min", mod: func(h *ChunkHeader) { h.RawLen = 0; h.CTLen = HashSize + TagSize - 1 }, want: "ciphertext length 47 is less than 48"},
-		{name: "ctlen-zero", mod: func(h *ChunkHeader) { h.CTLen = 0 }, want: "ciphertext length 0 is less than 48"},
-		{name: "raw-ctlen-short", mod: func(h *ChunkHeader) { h.CTLen-- }, want: "raw chunk of 10 bytes has ciphertext length 57, want 58"},
-		{name: "raw-ctlen-long", mod: func(h *ChunkHeader) { h.CTLen++ }, want: "raw chunk of 10 bytes has ciphertext length 59, want 58"},
-		{name: "lz4-not-smaller", mod: func(h *ChunkHeader) { h.Codec = CodecLZ4 }, want: "lz4 chunk of 10 bytes has ciphertext length 58, want less than 58"},
-		{name: "lz4-larger", mod: func(h *ChunkHeader) { h.Codec = CodecLZ4; h.CTLen = 100 }, want: "lz4 chunk of 10 bytes has ciphertext length 100"},
-		{name: "lz4-empty", mod: func(h *ChunkHeader) { h.Codec = CodecLZ4; h.RawLen = 0; h.CTLen = HashSize + TagSize }, want: "lz4 chunk of 0 bytes"},
+// invalidHeaders are chunk headers ParseChunkHeader rejects: validHeader
+// changed by mod, or its encoding changed by b.
+var invalidHeaders = []struct {
+	name string
+	mod  func(h *ChunkHeader)
+	b    func(b []byte) []byte
+	want string
+}{
+	{name: "short", b: func(b []byte) []byte { return b[:ChunkHeaderSize-1] }, want: "46 bytes, need 47"},
+	{name: "empty", b: func(b []byte) []byte { return nil }, want: "0 bytes, need 47"},
+	{name: "type-message", b: func(b []byte) []byte { b[0] = RecordMessage; return b }, want: "type byte 0x01, want 0x02"},
+	{name: "type-zero", b: func(b []byte) []byte { b[0] = 0; return b }, want: "type byte 0x00"},
+	{name: "codec-2", mod: func(h *ChunkHeader) { h.Codec = 2 }, want: "unknown codec 2"},
+	{name: "codec-255", mod: func(h *ChunkHeader) { h.Codec = 255 }, want: "unknown codec 255"},
+	{name: "flag-2", mod: func(h *ChunkHeader) { h.Flags = 2 }, want: "unknown flags 0x02"},
+	{name: "flag-high", mod: func(h *ChunkHeader) { h.Flags = FlagLast | 0x80 }, want: "unknown flags 0x80"},
+	{name: "rawlen", mod: func(h *ChunkHeader) { h.RawLen = MaxChunkSize + 1; h.CTLen = MaxCiphertext }, want: "raw length 4194305 exceeds 4194304"},
+	{name: "rawlen-max", mod: func(h *ChunkHeader) { h.RawLen = 1<<32 - 1 }, want: "raw length 4294967295"},
+	{name: "ctlen-max", mod: func(h *ChunkHeader) { h.RawLen = MaxChunkSize; h.CTLen = MaxCiphertext + 1 }, want: "ciphertext length 4194353 exceeds 4194352"},
+	{name: "ctlen-huge", mod: func(h *ChunkHeader) { h.CTLen = 1<<32 - 1 }, want: "ciphertext length 4294967295 exceeds"},
+	{name: "ctlen-min", mod: func(h *ChunkHeader) { h.RawLen = 0; h.CTLen = HashSize + TagSize - 1 }, want: "ciphertext length 47 is less than 48"},
+	{name: "ctlen-zero", mod: func(h *ChunkHeader) { h.CTLen = 0 }, want: "ciphertext length 0 is less than 48"},
+	{name: "raw-ctlen-short", mod: func(h *ChunkHeader) { h.CTLen-- }, want: "raw chunk of 10 bytes has ciphertext length 57, want 58"},
+	{name: "raw-ctlen-long", mod: func(h *ChunkHeader) { h.CTLen++ }, want: "raw chunk of 10 bytes has ciphertext length 59, want 58"},
+	{name: "lz4-not-smaller", mod: func(h *ChunkHeader) { h.Codec = CodecLZ4 }, want: "lz4 chunk of 10 bytes has ciphertext length 58, want less than 58"},
+	{name: "lz4-larger", mod: func(h *ChunkHeader) { h.Codec = CodecLZ4; h.CTLen = 100 }, want: "lz4 chunk of 10 bytes has ciphertext length 100"},
+	{name: "lz4-empty", mod: func(h *ChunkHeader) { h.Codec = CodecLZ4; h.RawLen = 0; h.CTLen = HashSize + TagSize }, want: "lz4 chunk of 0 bytes"},
+}
+
+// encoding returns the bytes of an invalidHeaders case.
+func invalidHeaderBytes(i int) []byte {
+	tc := invalidHeaders[i]
+	h := validHeader()
+	if tc.mod != nil {
+		tc.mod(&h)
 	}
-	for _, tc := range tests {
+	b, _ := h.AppendBinary(nil)
+	if tc.b != nil {
+		b = tc.b(b)
+	}
+	return b
+}
+
+func TestParseChunkHeaderErrors(t *testing.T) {
+	for i, tc := range invalidHeaders {
 		t.Run(tc.name, func(t *testing.T) {
-			h := validHeader()
-			if tc.mod != nil {
-				tc.mod(&h)
-			}
-			b, _ := h.AppendBinary(nil)
-			if tc.b != nil {
-				b = tc.b(b)
-			}
-			got, err := ParseChunkHeader(b)
+			got, err := ParseChunkHeader(invalidHeaderBytes(i))
 			if err == nil {
 				t.Fatalf("parsed %+v", got)
 			}
