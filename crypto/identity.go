@@ -54,8 +54,8 @@ var ErrIdentityExists = errors.New("crypto: identity file already exists")
 
 // MarshalIdentity returns the identity file's contents: a comment line and
 // "XFER-X25519-PRIVATE-KEY BASE64 comment". The comment line names the
-// public key. Control characters in id.Comment are written as spaces so the
-// file stays two lines.
+// public key. Control characters other than tab in id.Comment are written
+// as spaces so the file stays two lines.
 func MarshalIdentity(id *Identity) []byte {
 	line := PrivateKeyType + " " + base64.StdEncoding.EncodeToString(id.Private[:])
 	if c := sanitizeComment(id.Comment); c != "" {
@@ -65,8 +65,8 @@ func MarshalIdentity(id *Identity) []byte {
 }
 
 // MarshalPublicKey returns the contents of an identity's .pub file: the
-// public key's text form, the comment (control characters written as
-// spaces) and a newline.
+// public key's text form, the comment (control characters other than tab
+// written as spaces) and a newline.
 func MarshalPublicKey(k PublicKey, comment string) []byte {
 	line := k.String()
 	if c := sanitizeComment(comment); c != "" {

@@ -108,15 +108,16 @@ func checkLineChars(s string) error {
 }
 
 // sanitizeComment makes a comment safe to write on one line: control
-// characters become spaces and surrounding white space is removed.
+// bytes other than tab become spaces and surrounding spaces are removed. Other bytes,
+// including invalid UTF-8, are kept as they are.
 func sanitizeComment(c string) string {
-	c = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
+	b := []byte(c)
+	for i, ch := range b {
+		if (ch < 0x20 && ch != '\t') || ch == 0x7f {
+			b[i] = ' '
 		}
-		return r
-	}, c)
-	return strings.TrimSpace(c)
+	}
+	return strings.Trim(string(b), " \t")
 }
 
 // truncate shortens untrusted text quoted in error messages.

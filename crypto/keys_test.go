@@ -84,3 +84,5 @@ func TestParsePublicKey(t *testing.T) {
 		}
 	}
 }
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
