@@ -6,10 +6,12 @@
 //
 // # Files
 //
-// The package owns four small text formats, all line based, UTF-8, with
-// '#' comment lines and blank lines ignored (except where noted) and a
-// trailing "\r" tolerated on every line. A line containing any other
-// control character (other than tab) is rejected.
+// The package owns four small text formats, all line based and UTF-8.
+// Blank lines and lines starting with '#' are ignored, a trailing "\r" is
+// tolerated on every line, fields are separated by spaces or tabs, and a
+// line holding any other control character is rejected. Parsers report
+// the number of the first bad line and accept a file completely or not
+// at all.
 //
 //   - A public key: "xfer-x25519 BASE64 [comment]" ([PublicKey.String],
 //     [ParsePublicKey]); an identity's FILE.pub holds exactly this line.

@@ -36,9 +36,9 @@ func (k PublicKey) Fingerprint() string {
 }
 
 // ParsePublicKey parses a text form "xfer-x25519 BASE64 [comment]" and
-// returns the key and the comment (may be empty). Surrounding white space
-// and one trailing newline, as in a .pub file, are ignored; the text must
-// otherwise be a single line.
+// returns the key and the comment (may be empty). Surrounding white space,
+// such as a .pub file's final newline, is ignored; the text must otherwise
+// be a single line.
 func ParsePublicKey(s string) (PublicKey, string, error) {
 	s = strings.TrimSpace(s)
 	if strings.ContainsAny(s, "\r\n") {

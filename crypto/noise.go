@@ -20,9 +20,9 @@ var cipherSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, no
 // MessageConn carries whole messages of at most 65535 bytes in order; it
 // is implemented by transport sessions.
 //
-// The Channel does not retain a slice passed to WriteMessage after it
-// returns, nor modify a slice returned by ReadMessage, so implementations
-// may reuse their buffers.
+// Handshake and Channel neither retain a slice passed to WriteMessage
+// after it returns nor modify or retain a slice returned by ReadMessage, so
+// implementations may reuse their buffers.
 type MessageConn interface {
 	WriteMessage(b []byte) error
 	ReadMessage() ([]byte, error)
@@ -32,8 +32,9 @@ type MessageConn interface {
 type HandshakeConfig struct {
 	Initiator bool // the client
 	Identity  *Identity
-	// Binding is mixed into the prologue after "xfer/1"; QUIC passes a TLS
-	// exporter value, TCP nil. At most 65535 bytes.
+	// Binding is mixed into the prologue after "xfer/1" and the protocol
+	// name (see Prologue); QUIC passes a TLS exporter value, TCP nil. At
+	// most 65535 bytes. Both sides must pass the same bytes.
 	Binding []byte
 	// VerifyPeer, if set, is called on the initiator with the responder's
 	// static key as soon as it is known, before the initiator reveals its
@@ -126,16 +127,10 @@ func Handshake(mc MessageConn, cfg HandshakeConfig) (*Channel, error) {
 		return nil, fmt.Errorf("crypto: handshake: %w", err)
 	}
 	h := &handshake{mc: mc, hs: hs}
-	var c *Channel
 	if cfg.Initiator {
-		c, err = h.initiate(cfg.VerifyPeer)
-	} else {
-		c, err = h.respond(cfg.VerifyPeer)
+		return h.initiate(cfg.VerifyPeer)
 	}
-	if err != nil {
-		return nil, err
-	}
-	return c, nil
+	return h.respond(cfg.VerifyPeer)
 }
 
 // handshake is one side of a handshake in progress.

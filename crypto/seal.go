@@ -31,6 +31,8 @@ func newBLAKE2b256() hash.Hash {
 // DeriveChunkKey returns the chunk key of one transfer attempt:
 // HKDF-BLAKE2b-256 with secret as input keying material, handshakeHash as
 // salt, and info "xfer/1 chunk key" || transferID || uint32 attempt.
+// The handshake hash is Channel.HandshakeHash (64 bytes); the integer is
+// big-endian.
 func DeriveChunkKey(secret [32]byte, handshakeHash []byte, transferID [16]byte, attempt uint32) [32]byte {
 	info := make([]byte, 0, len(chunkKeyLabel)+16+4)
 	info = append(info, chunkKeyLabel...)
