@@ -19,8 +19,8 @@ const renderInterval = 100 * time.Millisecond
 
 // NewProgress returns a Reporter for a terminal w (normally stderr): a
 // progress bar over the bytes of the whole run, with rate and ETA, whose
-// description is the current file (escaped, shortened from the left to a
-// third of the terminal width) and how much of it is done. The lines
+// description is the current file (escaped, shortened from the left to
+// about a third of the terminal width) and how much of it is done. The lines
 // [NewText] prints for finished and failed files, reconnects and the
 // summary appear above the bar: the bar is cleared, the line printed, and
 // the bar drawn again. The bar is redrawn at most every 100 ms, and is
@@ -174,17 +174,51 @@ func (r *progressReporter) renderLocked() {
 		r.barMax = max
 	}
 	if desc != r.barDesc {
-		r.bar.Describe(desc)
+		// Applying the option sets the description without drawing
+		// (Describe would draw once more); all calls into the bar are
+		// serialized by r.mu, and a bar of known length runs no
+		// goroutine of its own.
+		progressbar.OptionSetDescription(desc)(r.bar)
 		r.barDesc = desc
 	}
 	r.bar.Set64(val) // draws
 	r.shown = true
 }
 
-// description is the current file, shortened from the left and padded to a
-// third of the terminal, followed by how much of it is done.
+// barReserve is roughly how many columns the bar needs besides its
+// description: percentage, brackets, byte counts, rate and times.
+const barReserve = 44
+
+// description is the current file, shortened from the left and padded to
+// a third of the terminal (20 to 50 columns, less if the bar needs them),
+// and how much of it is done in parentheses; the bar's own percentage,
+// which follows, is the total's:
+//
+//	photos/a.jpg        ( 45%)  12% [==>      ] (1.2/10 MiB, 30 MiB/s) [0s:1s]
+//
+// On narrow terminals the file's percentage, then the name, are dropped.
 func (r *progressReporter) description(cols int) string {
-	width := min(max(cols/3, 12), 50)
+	pct := ""
+	if r.fileTotal > 0 {
+		done := min(r.fileDone, r.fileTotal)
+		var p uint64
+		if r.fileTotal > math.MaxUint64/100 {
+			p = done / (r.fileTotal / 100)
+		} else {
+			p = done * 100 / r.fileTotal
+		}
+		pct = fmt.Sprintf(" (%3d%%)", p)
+	} else {
+		pct = "       "
+	}
+	width := min(cols-barReserve-len(pct), max(cols/3, 20), 50)
+	if width < 10 {
+		pct = ""
+		width = min(cols-barReserve-1, 50)
+		if width < 8 {
+			return ""
+		}
+	}
 	name := Escape(r.file)
 	if n := utf8.RuneCountInString(name); n > width {
 		rs := []rune(name)
@@ -192,13 +226,5 @@ func (r *progressReporter) description(cols int) string {
 	} else {
 		name += strings.Repeat(" ", width-n)
 	}
-	pct := "    "
-	if r.fileTotal > 0 {
-		p := min(r.fileDone, r.fileTotal) * 100 / r.fileTotal
-		if r.fileTotal > math.MaxUint64/100 {
-			p = min(r.fileDone, r.fileTotal) / (r.fileTotal / 100)
-		}
-		pct = fmt.Sprintf("%3d%%", p)
-	}
-	return name + " " + pct + " "
+	return name + pct
 }
