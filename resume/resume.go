@@ -245,18 +245,37 @@ type Journal struct {
 	closed bool
 }
 
-// lock takes the journal's exclusive lock without waiting.
-func lock(f *os.File) error {
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		switch err {
-		case nil:
-			return nil
-		case unix.EINTR:
-			continue
-		case unix.EWOULDBLOCK:
-			return ErrBusy
+// flock applies how (unix.LOCK_*) to f, retrying on EINTR.
+func flock(f *os.File, how int) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	err = rc.Control(func(fd uintptr) {
+		for {
+			ferr = unix.Flock(int(fd), how)
+			if ferr != unix.EINTR {
+				return
+			}
 		}
+	})
+	if err != nil {
+		return err
+	}
+	return ferr
+}
+
+// lock takes the journal's exclusive lock without waiting. flock locks
+// belong to the open file description, so a second open of the same file
+// is refused even within one process.
+func lock(f *os.File) error {
+	switch err := flock(f, unix.LOCK_EX|unix.LOCK_NB); err {
+	case nil:
+		return nil
+	case unix.EWOULDBLOCK:
+		return ErrBusy
+	default:
 		return fmt.Errorf("resume: locking journal: %w", err)
 	}
 }
@@ -428,7 +447,7 @@ func (j *Journal) Close() error {
 	j.closed = true
 	// Closing the only descriptor releases the flock as well; unlock
 	// explicitly in case the caller duplicated it.
-	uerr := unix.Flock(int(j.f.Fd()), unix.LOCK_UN)
+	uerr := flock(j.f, unix.LOCK_UN)
 	if err := j.f.Close(); err != nil {
 		return fmt.Errorf("resume: closing journal: %w", err)
 	}

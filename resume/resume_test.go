@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"xfer/crypto"
@@ -357,4 +358,40 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("bad header accepted: %+v", h)
 		}
 	})
+}
+
+func TestConcurrentAppend(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	h := testHeader()
+	h.Size, h.ChunkSize = 1000, 1
+	j := create(t, path, h)
+	var wg sync.WaitGroup
+	for w := range 10 {
+		wg.Go(func() {
+			for k := range 100 {
+				if k%2 == 0 {
+					j.Append(rec(uint64(w*100 + k)))
+				} else {
+					j.Append(rec(uint64(w*100+k)), rec(uint64(w*100+k)))
+				}
+				if k%10 == 0 {
+					if err := j.Sync(); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	j.Close()
+	j, _, recs := reopen(t, path)
+	defer j.Close()
+	if len(recs) != 1000 {
+		t.Fatalf("%d records", len(recs))
+	}
+	for _, r := range recs {
+		if r != rec(r.Index) {
+			t.Fatalf("record %d garbled", r.Index)
+		}
+	}
 }

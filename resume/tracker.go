@@ -135,6 +135,7 @@ func (t *Tracker) Err() error {
 // Close flushes and stops the background goroutine; it does not close the
 // data file or the journal.
 //
+// Close the tracker before the journal: its final flush appends to it.
 // Written fails after Close. Closing twice returns the sticky error.
 func (t *Tracker) Close() error {
 	t.mu.Lock()
