@@ -347,7 +347,8 @@ func cleanPath(raw string) (p string, dir bool, err error) {
 // heuristic for the rest, and is true when:
 //
 //   - s starts with "tcp://" or "quic://" (any case);
-//   - s starts with a bracketed IPv6 literal, as in "[::1]" or "[::1]:7420/x";
+//   - s starts with something in brackets that holds a colon, as in "[::1]"
+//     or "[::1]:7420/x" (so "[draft]/notes.txt" stays local);
 //   - s starts with HOST:PORT (optionally followed by "/..."), where HOST is
 //     a valid host name or IPv4 address and PORT is decimal, as in
 //     "backup:7420" or "10.0.0.2:7000/in/";
@@ -366,7 +367,8 @@ func LooksRemote(s string) bool {
 	}
 	head, _, hasSlash := strings.Cut(s, "/")
 	if strings.HasPrefix(head, "[") {
-		return strings.Contains(head, "]")
+		inside, _, ok := strings.Cut(head[1:], "]")
+		return ok && strings.Contains(inside, ":")
 	}
 	if host, port, ok := strings.Cut(head, ":"); ok {
 		if _, ok := parsePort(port); !ok {

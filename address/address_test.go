@@ -197,6 +197,8 @@ func TestLooksRemote(t *testing.T) {
 		{"dir.old/file", true}, // the documented false positive
 
 		{"", false},
+		{"[draft]/notes.txt", false},
+		{"[::1", false},
 		{"backup", false},
 		{"backup.example", false},
 		{"report.pdf", false},
