@@ -33,12 +33,15 @@ const (
 	OpList uint8 = 3 // client lists a directory
 )
 
-// Hello option flags.
+// Hello option flags. HelloInto is declared in session.go.
 const (
-	HelloNoClobber uint16 = 1 << 0 // do not replace existing files that differ
-	HelloNoResume  uint16 = 1 << 1 // discard partials, start over
+	HelloNoClobber uint16 = 1 << 0 // send: do not replace existing files that differ
+	HelloNoResume  uint16 = 1 << 1 // send: discard partials, start over
 	HelloHash      uint16 = 1 << 2 // ls: include file roots
-	HelloDryRun    uint16 = 1 << 3 // report what would happen, write nothing
+	// HelloDryRun is reserved: report what would happen, write nothing.
+	// No xfer/1 implementation sets it; a daemon that does not implement
+	// it must refuse it (CodeUnsupported) rather than ignore it.
+	HelloDryRun uint16 = 1 << 3
 )
 
 // MaxHelloPaths bounds the number of paths in a Hello.
@@ -48,16 +51,20 @@ const MaxHelloPaths = 64
 type Hello struct {
 	Op        uint8
 	Flags     uint16
-	ChunkSize uint32   // proposed chunk size (OpSend, OpGet)
-	Paths     []string // OpGet: remote sources; OpList: one directory; OpSend: the destination path (one element)
+	ChunkSize uint32   // proposed chunk size (OpSend, OpGet); 0 for the default
+	Paths     []string // OpGet: remote sources; OpList: one path; OpSend: exactly one, the destination
 }
 
-// Welcome accepts a Hello for OpSend or OpGet. (An OpList Hello is
-// answered with ListEntries directly.)
+// Welcome accepts a Hello, for every operation.
 type Welcome struct {
-	ChunkSize uint32 // the chunk size both sides use
-	// DestIsDir tells a sending client whether its destination is an
-	// existing directory on the daemon (cp semantics).
+	// ChunkSize is the chunk size both sides use: the proposal clamped
+	// to [MinChunkSize, MaxChunkSize], DefaultChunkSize for 0. For OpList
+	// it is the chunk size of the file roots in the listing.
+	ChunkSize uint32
+	// DestIsDir tells whether the Hello's path is an existing directory
+	// on the daemon (OpSend: the destination, before HelloInto creates
+	// it; OpList: the listed path). Informational: the receiver maps
+	// paths itself.
 	DestIsDir bool
 	// ServerName is a free-form version string for logs.
 	ServerName string
@@ -87,34 +94,36 @@ const MaxErrorMessage = 1024
 
 // Error reports a failure. With ID == 0 it concerns the whole session,
 // which the sender of the Error then closes; otherwise it concerns the file
-// or directory with that ID.
+// or directory with that ID. A receiver sends it instead of Accept or Done;
+// a sender sends it for a source it cannot send at all (that ID gets no
+// Dir or Open; the Message starts with the path and ": ").
 type Error struct {
 	ID      uint32
 	Code    uint16
 	Message string
 }
 
-// Dir announces a directory. Receivers create it at once (mode applied
-// when created) and apply Mode and MTime when the Finish message arrives,
-// after the files in it.
+// Dir announces a directory. The receiver creates it at once (with any
+// missing parents, mode 0755) and answers Done or Error; it applies Mode
+// and MTime when the Finish message arrives, after the files in it.
 type Dir struct {
 	ID    uint32
 	Path  string // slash-separated, relative to the destination
-	Mode  uint32 // permission bits only (0o7777)
+	Mode  uint32 // permission bits; receivers apply Mode & 0o777
 	MTime int64  // nanoseconds since the Unix epoch
 }
 
 // Open announces a file. The receiver answers with Accept (then, for a
-// resume, Held messages) or an Error for the same ID.
+// resume, Held messages) or an Error for the same ID. Path is never ".".
 type Open struct {
 	ID         uint32
 	Path       string // slash-separated, relative to the destination
 	Size       uint64
-	Mode       uint32
-	MTime      int64
-	ChunkSize  uint32
+	Mode       uint32 // permission bits; receivers apply Mode & 0o777
+	MTime      int64  // nanoseconds since the Unix epoch
+	ChunkSize  uint32 // must equal Welcome.ChunkSize
 	TransferID [16]byte
-	Attempt    uint32
+	Attempt    uint32   // 1 for the first attempt; bound into the chunk key and headers
 	Secret     [32]byte // random per attempt; the chunk key derives from it
 }
 
@@ -165,17 +174,21 @@ type End struct {
 }
 
 // Skip withdraws an opened file: the receiver drops any state it made for
-// it (a partial is kept for resume) and answers Done with Skipped set.
+// it (a partial is kept for resume). Reason 0 means "up to date" and is
+// allowed only after AcceptExists or AcceptExistsKeep; the receiver
+// answers it with Done, Skipped set. Any other Reason is answered with an
+// Error carrying that code.
 type Skip struct {
 	ID     uint32
 	Reason uint16 // an error code, or 0 for "up to date"
 }
 
-// Done is the receiver's final word on one file or directory.
+// Done is the receiver's final word on one file or directory (for a
+// directory, only ID is set).
 type Done struct {
 	ID           uint32
 	Skipped      bool     // the destination was already identical
-	ResumedBytes uint64   // bytes the receiver already held
+	ResumedBytes uint64   // bytes of held chunks that were not sent again
 	Root         [32]byte // the verified file root
 }
 
@@ -187,12 +200,12 @@ type Bye struct{}
 
 // Entry is one directory entry in a listing.
 type Entry struct {
-	Name    string // one path element
+	Name    string // one path element (CheckName)
 	Kind    uint8  // EntryFile, EntryDir, EntrySymlink, EntryOther
 	Size    uint64
-	Mode    uint32
-	MTime   int64
-	HasRoot bool
+	Mode    uint32 // permission bits
+	MTime   int64  // nanoseconds since the Unix epoch
+	HasRoot bool   // Root is set (HelloHash, regular files)
 	Root    [32]byte
 }
 

@@ -11,7 +11,7 @@ import (
 const (
 	// HandshakeTimeout bounds the Noise handshake and the Hello.
 	HandshakeTimeout = 10 * time.Second
-	// MaxOpenWindow is how many Open messages a sender may have
+	// MaxOpenWindow is how many Dir and Open messages a sender may have
 	// unanswered (no Done or Error yet).
 	MaxOpenWindow = 64
 )
