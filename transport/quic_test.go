@@ -122,6 +122,7 @@ func eventually(t *testing.T, d time.Duration, what string, f func() error) {
 }
 
 func TestQUICTLS(t *testing.T) {
+	t.Parallel()
 	l := listenQUIC(t, nil)
 
 	tickets := &countingCache{ClientSessionCache: tls.NewLRUClientSessionCache(4)}
@@ -175,6 +176,7 @@ func (c *countingCache) Put(key string, cs *tls.ClientSessionState) {
 }
 
 func TestQUICConnLimit(t *testing.T) {
+	t.Parallel()
 	l := listenQUIC(t, &QUICOptions{MaxConns: 2})
 	k := kind{name: "quic", dial: func(_ testing.TB, addr string) (Session, error) { return dialQUIC(addr, nil) }}
 	c1, _ := connect(t, k, l)
@@ -195,6 +197,7 @@ func TestQUICConnLimit(t *testing.T) {
 // never opens its control stream holds a handshake slot only until the
 // handshake timeout.
 func TestQUICSilentClient(t *testing.T) {
+	t.Parallel()
 	l := listenQUIC(t, &QUICOptions{MaxHandshakes: 1, HandshakeTimeout: 500 * time.Millisecond})
 	silent := rawQUICClient(t, l.Addr().String(), nil)
 	if s, err := dialQUIC(l.Addr().String(), nil); err == nil {
@@ -221,6 +224,7 @@ func TestQUICSilentClient(t *testing.T) {
 // initial connection window, and it cannot open a second bidirectional
 // stream.
 func TestQUICStreamFlood(t *testing.T) {
+	t.Parallel()
 	l := listenQUIC(t, nil)
 	conn := rawQUICClient(t, l.Addr().String(), nil)
 	acceptWithControl(t, l, conn)
@@ -274,6 +278,7 @@ func TestQUICStreamFlood(t *testing.T) {
 // TestQUICStreamsBeyondPeerLimit: a sender configured for more streams
 // than the receiver allows uses only as many as it may.
 func TestQUICStreamsBeyondPeerLimit(t *testing.T) {
+	t.Parallel()
 	l := listenQUIC(t, &QUICOptions{MaxIncomingStreams: 2})
 	k := kind{name: "quic", dial: func(_ testing.TB, addr string) (Session, error) {
 		return dialQUIC(addr, &QUICOptions{Streams: 8})
@@ -308,6 +313,7 @@ func TestQUICStreamsBeyondPeerLimit(t *testing.T) {
 // TestQUICGarbageDatagrams: random datagrams, some shaped like QUIC
 // Initial packets, do not stop a real client from connecting.
 func TestQUICGarbageDatagrams(t *testing.T) {
+	t.Parallel()
 	l := listenQUIC(t, nil)
 	var conns []*net.UDPConn
 	for range 4 {
@@ -358,6 +364,7 @@ func TestQUICGarbageDatagrams(t *testing.T) {
 // TestQUICListenerClose: closing a listener refuses new sessions but keeps
 // accepted ones running.
 func TestQUICListenerClose(t *testing.T) {
+	t.Parallel()
 	l, err := ListenQUIC("127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -402,6 +409,7 @@ func TestQUICListenerClose(t *testing.T) {
 // TestQUICPeerResetsDataStream: a data stream reset by the sender fails
 // ReadFrame.
 func TestQUICPeerResetsDataStream(t *testing.T) {
+	t.Parallel()
 	l := listenQUIC(t, nil)
 	conn := rawQUICClient(t, l.Addr().String(), nil)
 	s, _ := acceptWithControl(t, l, conn)
@@ -423,6 +431,7 @@ func TestQUICPeerResetsDataStream(t *testing.T) {
 // TestQUICPeerCloseIsEOF: a peer that closes the session normally ends
 // reads with io.EOF, after the frames it sent.
 func TestQUICPeerCloseIsEOF(t *testing.T) {
+	t.Parallel()
 	k := kinds[1]
 	client, server := pair(t, k)
 	for i := range 10 {
@@ -453,6 +462,7 @@ func TestQUICPeerCloseIsEOF(t *testing.T) {
 }
 
 func TestQUICOptionsDefaults(t *testing.T) {
+	t.Parallel()
 	var o *QUICOptions
 	d := o.withDefaults()
 	if d.Streams != DefaultQUICStreams || d.MaxIncomingStreams != DefaultMaxIncomingStreams ||

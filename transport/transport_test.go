@@ -57,6 +57,7 @@ var kinds = []kind{
 
 // forEachKind runs f as a subtest per transport.
 func forEachKind(t *testing.T, f func(t *testing.T, k kind)) {
+	t.Helper()
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
@@ -169,6 +170,7 @@ func checkFrame(f *Frame) error {
 }
 
 func TestMessages(t *testing.T) {
+	t.Parallel()
 	forEachKind(t, func(t *testing.T, k kind) {
 		client, server := pair(t, k)
 		sizes := []int{0, 1, 100, 4096, protocol.MaxMessage - 1, protocol.MaxMessage}
@@ -204,6 +206,7 @@ func TestMessages(t *testing.T) {
 }
 
 func TestMessagesConcurrentWriters(t *testing.T) {
+	t.Parallel()
 	forEachKind(t, func(t *testing.T, k kind) {
 		client, server := pair(t, k)
 		const writers, each = 8, 50
@@ -247,6 +250,7 @@ var frameSizes = []int{
 }
 
 func TestFrames(t *testing.T) {
+	t.Parallel()
 	forEachKind(t, func(t *testing.T, k kind) {
 		client, server := pair(t, k)
 		// Either side can send chunks (send and get).
@@ -297,6 +301,7 @@ func TestFrames(t *testing.T) {
 }
 
 func TestWriteFrameRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	forEachKind(t, func(t *testing.T, k kind) {
 		client, _ := pair(t, k)
 		hdr, ct := testFrame(1, 10)
@@ -312,6 +317,7 @@ func TestWriteFrameRejectsBadInput(t *testing.T) {
 }
 
 func TestBinding(t *testing.T) {
+	t.Parallel()
 	forEachKind(t, func(t *testing.T, k kind) {
 		l := k.listen(t)
 		t.Cleanup(func() { l.Close() })
@@ -382,6 +388,7 @@ func wantErr(t *testing.T, what string, c <-chan error) error {
 }
 
 func TestCloseUnblocksReads(t *testing.T) {
+	t.Parallel()
 	forEachKind(t, func(t *testing.T, k kind) {
 		client, server := pair(t, k)
 		sm, sf := readMessageErr(server), readFrameErr(server)
@@ -427,6 +434,7 @@ func TestCloseUnblocksReads(t *testing.T) {
 // TestLastMessageBeforeClose: a message written just before Close arrives,
 // followed by a clean end of stream.
 func TestLastMessageBeforeClose(t *testing.T) {
+	t.Parallel()
 	forEachKind(t, func(t *testing.T, k kind) {
 		client, server := pair(t, k)
 		if err := server.WriteMessage([]byte("bye")); err != nil {
@@ -447,6 +455,7 @@ func TestLastMessageBeforeClose(t *testing.T) {
 }
 
 func TestDeadline(t *testing.T) {
+	t.Parallel()
 	forEachKind(t, func(t *testing.T, k kind) {
 		client, server := pair(t, k)
 		if err := server.SetDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
@@ -496,6 +505,7 @@ func TestDeadline(t *testing.T) {
 // TestMalformedFrame: a peer that sends a bad chunk header or cuts a frame
 // short makes ReadFrame fail; nothing panics.
 func TestMalformedFrame(t *testing.T) {
+	t.Parallel()
 	valid, _ := testFrame(7, 100)
 	badCodec := append([]byte(nil), valid...)
 	badCodec[41] = 9
