@@ -58,7 +58,7 @@ type Reconnect struct {
 // Summary is the last event of a run.
 type Summary struct {
 	V            int     `json:"v"`
-	Event        string  `json:"event"` // "summary"
+	Event        string  `json:"event"`   // "summary"
 	Files        int     `json:"files"`   // files that arrived verified or were up to date
 	Failed       int     `json:"failed"`  // files that did not
 	Skipped      int     `json:"skipped"` // of Files, already up to date

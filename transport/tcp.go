@@ -27,6 +27,9 @@ type tcpSession struct {
 	rerr    error         // why the reader stopped; read after done
 	closing chan struct{} // closed by Close
 	once    sync.Once
+
+	wantFrames chan struct{} // closed by the first ReadFrame
+	wantOnce   sync.Once
 }
 
 // NewTCPSession wraps an established TCP connection.
@@ -44,6 +47,8 @@ func NewTCPSession(c net.Conn) Session {
 		frames:  make(chan *Frame, 8),
 		done:    make(chan struct{}),
 		closing: make(chan struct{}),
+
+		wantFrames: make(chan struct{}),
 	}
 	go s.readLoop()
 	return s
@@ -88,6 +93,14 @@ func (s *tcpSession) readLoop() {
 				return
 			}
 		case protocol.FrameChunk:
+			// Frames are read only once the owner asked for one, so an
+			// unauthenticated peer cannot make us buffer them.
+			select {
+			case <-s.wantFrames:
+			case <-s.closing:
+				s.rerr = ErrClosed
+				return
+			}
 			hdr[0] = t
 			if _, err := io.ReadFull(r, hdr[1:]); err != nil {
 				s.rerr = readErr(err)
@@ -145,6 +158,7 @@ func (s *tcpSession) ReadMessage() ([]byte, error) {
 }
 
 func (s *tcpSession) ReadFrame() (*Frame, error) {
+	s.wantOnce.Do(func() { close(s.wantFrames) })
 	select {
 	case f := <-s.frames:
 		return f, nil

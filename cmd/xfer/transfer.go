@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"xfer/chunk"
+	"xfer/client"
+	"xfer/crypto"
+	"xfer/internal/ui"
+)
+
+// transferCmd runs send, get and ls: the commands that talk to a daemon.
+func transferCmd(ctx context.Context, cmd string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("xfer "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	idFile := filepath.Join(configDir(), "identity")
+	fs.StringVar(&idFile, "i", idFile, "identity `FILE`")
+	fs.StringVar(&idFile, "identity", idFile, "identity `FILE`")
+	known := fs.String("known-hosts", filepath.Join(configDir(), "known_hosts"), "known hosts `FILE`")
+	acceptNew := fs.Bool("accept-new-host", false, "trust and remember the key of a host not yet known")
+	jsonOut := fs.Bool("json", false, "print one JSON event per line on stdout")
+	var quiet, verbose bool
+	fs.BoolVar(&quiet, "q", false, "print only errors")
+	fs.BoolVar(&quiet, "quiet", false, "print only errors")
+	fs.BoolVar(&verbose, "v", false, "print a line per file")
+	fs.BoolVar(&verbose, "verbose", false, "print a line per file")
+	retries := fs.Int("retries", client.DefaultRetries, "reconnect and resume this many times after a dropped connection (0: fail fast)")
+	noResume := fs.Bool("no-resume", false, "discard partial files and start over")
+	noClobber := fs.Bool("no-clobber", false, "never replace an existing destination file that differs")
+	chunkSize := fs.Uint("chunk-size", 0, "proposed chunk size in bytes (default 1 MiB)")
+	compress := fs.String("compress", "auto", "LZ4 compression: auto, always or never")
+	streams := fs.Int("streams", 0, "QUIC data streams (default 4)")
+	long := fs.Bool("l", false, "ls: long form")
+	withRoot := fs.Bool("hash", false, "ls: add each file's BLAKE2b root")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return usageErr(stderr, err, "")
+	}
+	mode, err := chunk.ParseMode(*compress)
+	if err != nil {
+		return usageErr(stderr, nil, err.Error())
+	}
+	switch {
+	case cmd == "ls" && len(pos) != 1:
+		return usageErr(stderr, nil, "ls needs exactly one ADDR")
+	case cmd != "ls" && len(pos) < 2:
+		return usageErr(stderr, nil, cmd+" needs at least one source and a destination")
+	}
+	id, created, err := crypto.LoadOrCreateIdentity(idFile, defaultComment())
+	if err != nil {
+		ui.PrintError(stderr, "xfer", err, "")
+		return exitError
+	}
+	if created && !quiet {
+		fmt.Fprintf(stderr, "xfer: created a new identity %s (%s); the daemon must list %s in its authorized_keys\n", idFile, id.Public.Fingerprint(), idFile+".pub")
+	}
+	opt := client.Options{
+		Identity:       id,
+		KnownHostsFile: *known,
+		AcceptNewHost:  *acceptNew,
+		NoResume:       *noResume,
+		NoClobber:      *noClobber,
+		ChunkSize:      uint32(*chunkSize),
+		Compress:       mode,
+		Streams:        *streams,
+		Retries:        *retries,
+	}
+	if *retries <= 0 {
+		opt.Retries = -1
+	}
+	if f, ok := stdin.(*os.File); ok && ui.IsTerminal(f) && isTerm(stderr) {
+		opt.ConfirmHost = confirmHost(stdin, stderr)
+	}
+	var rep ui.Reporter
+	verb := ui.Verb("sent")
+	if cmd == "get" {
+		verb = ui.Verb("received")
+	}
+	switch {
+	case *jsonOut:
+		rep = ui.NewJSON(stdout)
+	case quiet:
+		rep = ui.NewText(stderr, false, ui.ErrorsOnly())
+	case isTerm(stderr) && !verbose:
+		rep = ui.NewProgress(stderr, verb)
+	default:
+		rep = ui.NewText(stderr, verbose, verb)
+	}
+	opt.Events = rep.Event
+
+	if cmd == "ls" {
+		ents, err := client.List(ctx, opt, pos[0], *withRoot)
+		rep.Close()
+		if err != nil {
+			return report(stderr, err)
+		}
+		for i := range ents {
+			if *jsonOut {
+				ui.NewJSON(stdout).Event(&ents[i])
+			} else {
+				fmt.Fprintln(stdout, ui.FormatEntry(&ents[i], *long))
+			}
+		}
+		return exitOK
+	}
+	srcs, dest := pos[:len(pos)-1], pos[len(pos)-1]
+	if cmd == "send" {
+		_, err = client.Send(ctx, opt, srcs, dest)
+	} else {
+		_, err = client.Get(ctx, opt, srcs, dest)
+	}
+	rep.Close()
+	if err != nil {
+		return report(stderr, err)
+	}
+	return exitOK
+}
+
+func isTerm(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && ui.IsTerminal(f)
+}
+
+// report prints err and returns its exit code.
+func report(stderr io.Writer, err error) int {
+	var ce *client.Error
+	if !errors.As(err, &ce) {
+		ui.PrintError(stderr, "xfer", err, "")
+		return exitError
+	}
+	ui.PrintError(stderr, "xfer", ce.Err, ce.Hint)
+	switch ce.Kind {
+	case client.KindUsage:
+		return exitUsage
+	case client.KindConnection:
+		return exitConnection
+	case client.KindAuth:
+		return exitAuth
+	case client.KindPermission:
+		return exitPermission
+	case client.KindPartial:
+		return exitPartial
+	case client.KindNotFound:
+		return exitNotFound
+	case client.KindInterrupted:
+		return exitInterrupted
+	}
+	return exitError
+}

@@ -1,0 +1,67 @@
+// Package transfer is xfer's transfer engine: the Sender and the Receiver
+// of files over an authenticated session. The same code runs in the client
+// and in the daemon; which side sends depends only on the operation (send
+// or get).
+//
+// A sender announces directories (Dir) and files (Open) in order, keeping
+// at most protocol.MaxOpenWindow unanswered. For each Accept it reads the
+// file once, chunk by chunk, and a bounded pool of workers hashes,
+// compresses when it pays, seals, and writes each chunk frame; End carries
+// the file root. A receiver opens, decompresses and verifies each frame on
+// its own worker pool, writes it into a partial file with WriteAt, records
+// it in the resume journal after the data is fsynced, and renames the
+// partial into place once the file root verifies.
+package transfer
+
+import (
+	"fmt"
+
+	"xfer/crypto"
+	"xfer/protocol"
+	"xfer/transport"
+)
+
+// Conn is an authenticated session: control messages over the Noise
+// channel, chunk frames directly on the transport.
+type Conn struct {
+	ch *crypto.Channel
+	s  transport.Session
+}
+
+// NewConn pairs a transport session with the channel its handshake made.
+func NewConn(s transport.Session, ch *crypto.Channel) *Conn {
+	return &Conn{ch: ch, s: s}
+}
+
+// Session returns the underlying transport session.
+func (c *Conn) Session() transport.Session { return c.s }
+
+// Channel returns the secure control channel.
+func (c *Conn) Channel() *crypto.Channel { return c.ch }
+
+// Send encodes and sends one control message.
+func (c *Conn) Send(m protocol.Message) error {
+	b, err := protocol.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return c.ch.Send(b)
+}
+
+// Recv reads and decodes one control message.
+func (c *Conn) Recv() (protocol.Message, error) {
+	b, err := c.ch.Receive()
+	if err != nil {
+		return nil, err
+	}
+	return protocol.Unmarshal(b)
+}
+
+// Close closes the session.
+func (c *Conn) Close() error { return c.s.Close() }
+
+// unexpected builds the protocol error for a message that has no place
+// where it arrived.
+func unexpected(m protocol.Message, where string) error {
+	return fmt.Errorf("transfer: unexpected %T %s", m, where)
+}

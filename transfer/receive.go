@@ -1,0 +1,361 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"xfer/protocol"
+)
+
+// ReceiveOptions configure a Receiver.
+type ReceiveOptions struct {
+	// Root confines every file operation; Base is the destination
+	// directory inside it ("." for the root itself), which must exist.
+	Root *os.Root
+	Base string
+	// RenameTop, when set, replaces the first element of every incoming
+	// path: a single source is stored under the destination's name.
+	RenameTop string
+	ChunkSize uint32 // the negotiated chunk size; Opens must use it
+	NoClobber bool   // never replace an existing file that differs
+	NoResume  bool   // discard partials instead of resuming them
+	// MaxFileSize refuses larger files (0: no limit).
+	MaxFileSize uint64
+	Workers     int // open/verify/write workers; GOMAXPROCS if 0
+	Locks       *LockSet
+	Hooks       *Hooks
+	// Journal batching thresholds (zero: resume package defaults).
+	SyncBytes int64
+	SyncDelay time.Duration
+}
+
+// LockSet serializes receivers writing the same destination within one
+// process; the journal's flock covers other processes. The zero value is
+// ready to use.
+type LockSet struct {
+	mu   sync.Mutex
+	held map[string]bool
+}
+
+// TryLock claims name, reporting false when it is already claimed.
+func (l *LockSet) TryLock(name string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held == nil {
+		l.held = make(map[string]bool)
+	}
+	if l.held[name] {
+		return false
+	}
+	l.held[name] = true
+	return true
+}
+
+// Unlock releases name.
+func (l *LockSet) Unlock(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.held, name)
+}
+
+type dirMeta struct {
+	rel   string
+	mode  fs.FileMode
+	mtime time.Time
+}
+
+// receiver is the state of one Receive call.
+type receiver struct {
+	c     *Conn
+	opt   ReceiveOptions
+	hooks *Hooks
+	hh    []byte
+
+	mu      sync.Mutex
+	byTID   map[[16]byte]*rfile
+	byID    map[uint32]*rfile
+	failed  map[uint32]bool // IDs answered with an Error whose End/Skip may still come
+	dirs    []dirMeta
+	active  sync.WaitGroup
+	stats   Stats
+	frames  chan frameJob
+	fatal   chan struct{}
+	fatalE  error
+	once    sync.Once
+	touched map[string]bool // directories whose entries changed, to fsync
+}
+
+// Receive receives files on c into opt.Root until the sender's Finish (it
+// then answers Bye) or a session failure. The caller closes c.
+func Receive(ctx context.Context, c *Conn, opt ReceiveOptions) (Stats, error) {
+	if opt.Workers <= 0 {
+		opt.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opt.Locks == nil {
+		opt.Locks = &LockSet{}
+	}
+	if opt.Base == "" {
+		opt.Base = "."
+	}
+	r := &receiver{
+		c:       c,
+		opt:     opt,
+		hooks:   opt.Hooks,
+		hh:      c.ch.HandshakeHash(),
+		byTID:   make(map[[16]byte]*rfile),
+		byID:    make(map[uint32]*rfile),
+		failed:  make(map[uint32]bool),
+		frames:  make(chan frameJob, opt.Workers),
+		fatal:   make(chan struct{}),
+		touched: make(map[string]bool),
+	}
+	stop := context.AfterFunc(ctx, func() { r.fail(ctx.Err()) })
+	defer stop()
+
+	var wg sync.WaitGroup
+	for range opt.Workers {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.worker() }()
+	}
+	frameDone := make(chan struct{})
+	go func() { defer close(frameDone); r.readFrames() }()
+
+	err := r.control()
+	if err != nil {
+		r.fail(err)
+	}
+	<-frameDone
+	close(r.frames)
+	wg.Wait()
+	r.abandonAll()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats, err
+}
+
+func (r *receiver) fail(err error) {
+	r.once.Do(func() {
+		r.fatalE = err
+		close(r.fatal)
+		r.c.Close()
+	})
+}
+
+func (r *receiver) failure() error {
+	select {
+	case <-r.fatal:
+		return r.fatalE
+	default:
+		return nil
+	}
+}
+
+// control handles the sender's messages until Finish.
+func (r *receiver) control() error {
+	for {
+		m, err := r.c.Recv()
+		if err != nil {
+			if ferr := r.failure(); ferr != nil {
+				return ferr
+			}
+			return err
+		}
+		switch m := m.(type) {
+		case *protocol.Dir:
+			r.handleDir(m)
+		case *protocol.Open:
+			if err := r.handleOpen(m); err != nil {
+				return err
+			}
+		case *protocol.End:
+			if err := r.handleEnd(m); err != nil {
+				return err
+			}
+		case *protocol.Skip:
+			if err := r.handleSkip(m); err != nil {
+				return err
+			}
+		case *protocol.Error:
+			if m.ID == 0 {
+				return m
+			}
+			// The sender could not send this source at all; its
+			// message starts with the path.
+			p, _, _ := strings.Cut(m.Message, ": ")
+			if protocol.CheckPath(p) != nil {
+				p = ""
+			}
+			r.report(FileResult{Path: p, Err: m})
+		case *protocol.Finish:
+			r.active.Wait()
+			if err := r.failure(); err != nil {
+				return err
+			}
+			if err := r.finishDirs(); err != nil {
+				r.c.Send(protocol.Errorf(0, protocol.CodeIO, "finishing directories: %v", err))
+				return err
+			}
+			return r.c.Send(&protocol.Bye{})
+		default:
+			return unexpected(m, "from a sender")
+		}
+	}
+}
+
+// mapPath checks a wire path and maps it into the root.
+func (r *receiver) mapPath(p string) (string, error) {
+	if err := protocol.CheckPath(p); err != nil {
+		return "", err
+	}
+	if p == "." {
+		return "", errors.New("protocol: path \".\" names the destination itself")
+	}
+	if r.opt.RenameTop != "" {
+		first, rest, _ := strings.Cut(p, "/")
+		_ = first
+		p = r.opt.RenameTop
+		if rest != "" {
+			p += "/" + rest
+		}
+	}
+	return path.Join(r.opt.Base, p), nil
+}
+
+func (r *receiver) handleDir(m *protocol.Dir) {
+	rel, err := r.mapPath(m.Path)
+	if err == nil {
+		err = r.mkdirAll(rel)
+	}
+	if err != nil {
+		perr := toProtoError(m.ID, m.Path, err)
+		r.send(perr)
+		r.report(FileResult{Path: m.Path, Dir: true, Err: perr})
+		return
+	}
+	r.mu.Lock()
+	r.dirs = append(r.dirs, dirMeta{rel: rel, mode: fs.FileMode(m.Mode) & fs.ModePerm, mtime: time.Unix(0, m.MTime)})
+	r.mu.Unlock()
+	r.send(&protocol.Done{ID: m.ID})
+	r.report(FileResult{Path: m.Path, Dir: true})
+}
+
+// mkdirAll creates rel and its parents (mode 0755 until Finish applies
+// the sender's), refusing a non-directory in the way.
+func (r *receiver) mkdirAll(rel string) error {
+	fi, err := r.opt.Root.Lstat(rel)
+	if err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("%s exists and is not a directory", rel)
+		}
+		return nil
+	}
+	if err := r.opt.Root.MkdirAll(rel, 0o755); err != nil {
+		return err
+	}
+	r.touch(path.Dir(rel))
+	return nil
+}
+
+func (r *receiver) touch(dir string) {
+	r.mu.Lock()
+	r.touched[dir] = true
+	r.mu.Unlock()
+}
+
+// finishDirs applies directory modes and mtimes, deepest first (setting a
+// directory's mtime after its entries changed), and fsyncs the directories
+// whose entries changed.
+func (r *receiver) finishDirs() error {
+	r.mu.Lock()
+	dirs := r.dirs
+	r.dirs = nil
+	touched := r.touched
+	r.touched = make(map[string]bool)
+	r.mu.Unlock()
+	var first error
+	for d := range touched {
+		if err := syncDir(r.opt.Root, d); err != nil && first == nil {
+			first = err
+		}
+	}
+	sort.SliceStable(dirs, func(i, j int) bool {
+		return strings.Count(dirs[i].rel, "/") > strings.Count(dirs[j].rel, "/")
+	})
+	for _, d := range dirs {
+		if err := r.opt.Root.Chmod(d.rel, d.mode); err != nil && first == nil {
+			first = err
+		}
+		if err := r.opt.Root.Chtimes(d.rel, d.mtime, d.mtime); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func syncDir(root *os.Root, dir string) error {
+	d, err := root.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// send sends a control message, failing the session on error.
+func (r *receiver) send(m protocol.Message) {
+	if err := r.c.Send(m); err != nil {
+		r.fail(err)
+	}
+}
+
+func (r *receiver) report(res FileResult) {
+	r.mu.Lock()
+	switch {
+	case res.Err != nil:
+		r.stats.Failed++
+	case res.Dir:
+		r.stats.Dirs++
+	default:
+		r.stats.Files++
+		r.stats.Bytes += res.Size
+		r.stats.WireBytes += res.WireBytes
+		r.stats.ResumedBytes += res.ResumedBytes
+		if res.Skipped {
+			r.stats.Skipped++
+		}
+	}
+	r.mu.Unlock()
+	r.hooks.file(res)
+}
+
+// toProtoError turns a local error about path p into an Error for id.
+func toProtoError(id uint32, p string, err error) *protocol.Error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		if pe.ID == id {
+			return pe
+		}
+		return &protocol.Error{ID: id, Code: pe.Code, Message: pe.Message}
+	}
+	code := protocol.CodeIO
+	switch {
+	case isNoSpace(err):
+		code = protocol.CodeNoSpace
+	case errors.Is(err, fs.ErrPermission):
+		code = protocol.CodePermissionDenied
+	case errors.Is(err, fs.ErrNotExist):
+		code = protocol.CodeNotFound
+	case strings.HasPrefix(err.Error(), "protocol: "), strings.Contains(err.Error(), "path escapes"):
+		code = protocol.CodeBadPath
+	}
+	return &protocol.Error{ID: id, Code: code, Message: fmt.Sprintf("%s: %v", p, err)}
+}

@@ -1,0 +1,624 @@
+package transfer
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/blake2b"
+	"golang.org/x/sys/unix"
+
+	"xfer/chunk"
+	"xfer/crypto"
+	"xfer/protocol"
+	"xfer/resume"
+	"xfer/transport"
+)
+
+// rfile is a file being received, from Open until Done or Error.
+type rfile struct {
+	id       uint32
+	open     protocol.Open
+	wirePath string
+	destRel  string
+	partRel  string
+	jrnRel   string
+	mhash    [32]byte
+	aead     *crypto.ChunkAEAD
+	nchunks  uint64
+	start    time.Time
+
+	f  *os.File
+	j  *resume.Journal // nil for single-chunk files
+	tr *resume.Tracker // nil for single-chunk files
+
+	mu       sync.Mutex
+	hashes   []crypto.Hash
+	have     []bool // hash known: held from a partial, or received now
+	got      []bool // received in this attempt
+	received uint64
+	wire     uint64
+	end      *protocol.End
+	done     bool // finalized or failed
+
+	existing     uint8       // AcceptExists or AcceptExistsKeep, once offered
+	existingRoot crypto.Hash // the existing destination\'s root
+}
+
+// PartialNames returns the names of the partial file and journal for a
+// destination file name, in the same directory. They start with
+// protocol.ReservedPrefix, which no peer path may use.
+func PartialNames(name string) (part, journal string) {
+	h := blake2b.Sum256([]byte(name))
+	base := protocol.ReservedPrefix + hex.EncodeToString(h[:12])
+	return base + ".part", base + ".journal"
+}
+
+func (r *receiver) handleOpen(m *protocol.Open) error {
+	if _, err := r.prepare(m); err != nil {
+		perr := toProtoError(m.ID, m.Path, err)
+		r.mu.Lock()
+		r.failed[m.ID] = true
+		r.mu.Unlock()
+		r.send(perr)
+		r.report(FileResult{Path: m.Path, Size: m.Size, Err: perr})
+	}
+	return nil
+}
+
+// prepare validates an Open, claims its destination, and answers Accept
+// (with Held messages for a resume). Slow work (hashing an existing file)
+// happens in a goroutine.
+func (r *receiver) prepare(m *protocol.Open) (*rfile, error) {
+	if m.ChunkSize != r.opt.ChunkSize {
+		return nil, protocol.Errorf(m.ID, protocol.CodeProtocol, "%s: chunk size %d, negotiated %d", m.Path, m.ChunkSize, r.opt.ChunkSize)
+	}
+	if r.opt.MaxFileSize > 0 && m.Size > r.opt.MaxFileSize {
+		return nil, protocol.Errorf(m.ID, protocol.CodeTooLarge, "%s: %d bytes exceeds the receiver's limit of %d", m.Path, m.Size, r.opt.MaxFileSize)
+	}
+	if m.Size > 1<<62 {
+		return nil, protocol.Errorf(m.ID, protocol.CodeTooLarge, "%s: size %d", m.Path, m.Size)
+	}
+	rel, err := r.mapPath(m.Path)
+	if err != nil {
+		return nil, protocol.Errorf(m.ID, protocol.CodeBadPath, "%s: %v", m.Path, err)
+	}
+	dir, name := path.Split(rel)
+	dir = path.Clean(dir)
+	part, jrn := PartialNames(name)
+	rf := &rfile{
+		id: m.ID, open: *m, wirePath: m.Path, destRel: rel,
+		partRel: path.Join(dir, part), jrnRel: path.Join(dir, jrn),
+		nchunks: chunk.Count(m.Size, m.ChunkSize), start: time.Now(),
+	}
+	if !r.opt.Locks.TryLock(rel) {
+		return nil, protocol.Errorf(m.ID, protocol.CodeBusy, "%s: busy: another transfer to this destination is in progress", m.Path)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			rf.closeFiles()
+			r.opt.Locks.Unlock(rel)
+		}
+	}()
+	if err := r.mkdirAll(dir); err != nil {
+		return nil, err
+	}
+	// An existing destination may be the same file already.
+	existing := uint8(0)
+	if fi, err := r.opt.Root.Lstat(rel); err == nil {
+		switch {
+		case fi.IsDir():
+			return nil, protocol.Errorf(m.ID, protocol.CodeExists, "%s: destination is a directory", m.Path)
+		case fi.Mode().IsRegular() && uint64(fi.Size()) == m.Size && r.opt.NoClobber:
+			existing = protocol.AcceptExistsKeep
+		case fi.Mode().IsRegular() && uint64(fi.Size()) == m.Size:
+			existing = protocol.AcceptExists
+		case r.opt.NoClobber:
+			return nil, protocol.Errorf(m.ID, protocol.CodeExists, "%s: destination exists and differs (not replaced)", m.Path)
+		}
+	}
+	rf.mhash = protocol.ManifestHash(m)
+	rf.aead = crypto.NewChunkAEAD(crypto.DeriveChunkKey(m.Secret, r.hh, m.TransferID, m.Attempt))
+	rf.hashes = make([]crypto.Hash, rf.nchunks)
+	rf.have = make([]bool, rf.nchunks)
+	rf.got = make([]bool, rf.nchunks)
+	held, resumed, err := r.openPartial(rf, existing == 0)
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	r.register(rf)
+	r.active.Add(1)
+	r.hooks.begin(rf.wirePath, m.Size)
+	switch {
+	case resumed:
+		r.send(&protocol.Accept{ID: m.ID, Action: protocol.AcceptResume})
+		for len(held) > protocol.MaxHeldPerMessage {
+			r.send(&protocol.Held{ID: m.ID, Chunks: held[:protocol.MaxHeldPerMessage]})
+			held = held[protocol.MaxHeldPerMessage:]
+		}
+		r.send(&protocol.Held{ID: m.ID, Chunks: held, Final: true})
+	case existing != 0:
+		go r.acceptExisting(rf, existing)
+	default:
+		r.send(&protocol.Accept{ID: m.ID, Action: protocol.AcceptFresh})
+	}
+	return rf, nil
+}
+
+func (r *receiver) register(rf *rfile) {
+	r.mu.Lock()
+	r.byID[rf.id] = rf
+	r.byTID[rf.open.TransferID] = rf
+	r.mu.Unlock()
+}
+
+// acceptExisting hashes an existing destination of the same size and
+// offers its root; the sender answers Skip or sends the file.
+func (r *receiver) acceptExisting(rf *rfile, action uint8) {
+	root, err := r.hashExisting(rf)
+	if err != nil {
+		r.failFile(rf, toProtoError(rf.id, rf.wirePath, err))
+		return
+	}
+	rf.mu.Lock()
+	rf.existingRoot = root
+	rf.existing = action
+	rf.mu.Unlock()
+	r.send(&protocol.Accept{ID: rf.id, Action: action, Root: [32]byte(root)})
+}
+
+func (r *receiver) hashExisting(rf *rfile) (crypto.Hash, error) {
+	f, err := r.opt.Root.Open(rf.destRel)
+	if err != nil {
+		return crypto.Hash{}, err
+	}
+	defer f.Close()
+	return chunk.HashFile(f, rf.open.Size, rf.open.ChunkSize, r.opt.Workers)
+}
+
+// openPartial opens the partial file for rf: it resumes a matching
+// partial (returning the chunks it holds and resumed=true) or starts a
+// fresh one, reserving its space when reserve is set.
+func (r *receiver) openPartial(rf *rfile, reserve bool) (held []protocol.HeldChunk, resumed bool, err error) {
+	root := r.opt.Root
+	// A partial is resumed unless the destination exists and must not be
+	// replaced (no-clobber): then the existing file decides.
+	if rf.nchunks > 1 && !(r.opt.NoClobber && !reserve) {
+		if jf, err := root.OpenFile(rf.jrnRel, os.O_RDWR, 0); err == nil {
+			j, hdr, recs, err := resume.Open(jf)
+			switch {
+			case errors.Is(err, resume.ErrBusy):
+				return nil, false, protocol.Errorf(rf.id, protocol.CodeBusy, "%s: busy: another transfer to this destination is in progress", rf.wirePath)
+			case err == nil && !r.opt.NoResume && hdr.Dest == rf.destRel && hdr.Size == rf.open.Size && hdr.ChunkSize == rf.open.ChunkSize:
+				if f, err := root.OpenFile(rf.partRel, os.O_RDWR, 0); err == nil {
+					rf.f, rf.j = f, j
+					for _, rec := range recs {
+						if rec.Index < rf.nchunks && !rf.have[rec.Index] {
+							rf.have[rec.Index] = true
+							rf.hashes[rec.Index] = rec.Hash
+							held = append(held, protocol.HeldChunk{Index: rec.Index, Hash: [32]byte(rec.Hash)})
+						}
+					}
+					if err := r.reserve(rf); err != nil {
+						return nil, false, err
+					}
+					rf.tr = resume.NewTracker(rf.f, rf.j, resume.TrackerConfig{MaxBytes: r.opt.SyncBytes, MaxDelay: r.opt.SyncDelay})
+					return held, true, nil
+				}
+				j.Close()
+			case err == nil:
+				j.Close()
+			}
+			// Stale, mismatched or unreadable: start over.
+		}
+	}
+	root.Remove(rf.jrnRel)
+	f, err := root.OpenFile(rf.partRel, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, false, err
+	}
+	rf.f = f
+	r.touch(path.Dir(rf.partRel))
+	if reserve {
+		if err := r.reserve(rf); err != nil {
+			root.Remove(rf.partRel)
+			return nil, false, err
+		}
+	}
+	if rf.nchunks > 1 {
+		// No O_TRUNC: Create truncates after taking the lock, so a
+		// journal held by another transfer is never wiped.
+		jf, err := root.OpenFile(rf.jrnRel, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, false, err
+		}
+		j, err := resume.Create(jf, resume.Header{
+			Dest: rf.destRel, Size: rf.open.Size, ChunkSize: rf.open.ChunkSize,
+			Mode: rf.open.Mode, MTime: rf.open.MTime, TransferID: rf.open.TransferID,
+			Created: time.Now().UnixNano(),
+		})
+		if err != nil {
+			return nil, false, err
+		}
+		rf.j = j
+		rf.tr = resume.NewTracker(rf.f, rf.j, resume.TrackerConfig{MaxBytes: r.opt.SyncBytes, MaxDelay: r.opt.SyncDelay})
+		// Make the new names durable, so a crash keeps what the journal
+		// will record.
+		if err := syncDir(root, path.Dir(rf.jrnRel)); err != nil {
+			return nil, false, err
+		}
+	}
+	return nil, false, nil
+}
+
+// reserve allocates the partial's full size so that a full disk shows up
+// now, with the number of bytes missing, rather than mid-transfer.
+func (r *receiver) reserve(rf *rfile) error {
+	if rf.open.Size == 0 {
+		return nil
+	}
+	err := unix.Fallocate(int(rf.f.Fd()), 0, 0, int64(rf.open.Size))
+	if err == nil || errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOSYS) {
+		return nil
+	}
+	if isNoSpace(err) {
+		var need uint64 = rf.open.Size
+		if fi, serr := rf.f.Stat(); serr == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && uint64(st.Blocks)*512 < need {
+				need -= uint64(st.Blocks) * 512
+			}
+		}
+		return protocol.Errorf(rf.id, protocol.CodeNoSpace, "receiver out of space: %d bytes needed for %s", need, rf.wirePath)
+	}
+	return err
+}
+
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+func (r *receiver) handleEnd(m *protocol.End) error {
+	rf := r.lookupID(m.ID)
+	if rf == nil {
+		if r.forgetFailed(m.ID) {
+			return nil
+		}
+		return unexpected(m, "for an unknown file")
+	}
+	rf.mu.Lock()
+	if rf.end != nil || rf.aead == nil {
+		rf.mu.Unlock()
+		return unexpected(m, "twice or for a file not being sent")
+	}
+	rf.end = m
+	complete := rf.completeLocked()
+	rf.mu.Unlock()
+	if complete {
+		r.finalize(rf)
+	}
+	return nil
+}
+
+func (r *receiver) handleSkip(m *protocol.Skip) error {
+	rf := r.lookupID(m.ID)
+	if rf == nil {
+		if r.forgetFailed(m.ID) {
+			return nil
+		}
+		return unexpected(m, "for an unknown file")
+	}
+	if m.Reason == 0 {
+		rf.mu.Lock()
+		up := rf.existing != 0
+		rf.mu.Unlock()
+		if !up {
+			r.failFile(rf, protocol.Errorf(m.ID, protocol.CodeProtocol, "%s: skipped as up to date, but it was not offered as existing", rf.wirePath))
+			return nil
+		}
+		if !r.claimDone(rf) {
+			return nil
+		}
+		r.send(&protocol.Done{ID: rf.id, Skipped: true, Root: [32]byte(rf.existingRoot)})
+		r.report(FileResult{Path: rf.wirePath, Size: rf.open.Size, Root: rf.existingRoot, Skipped: true, Duration: time.Since(rf.start)})
+		r.release(rf, true) // the fresh partial made for it is not needed
+		return nil
+	}
+	msg := "withdrawn by the sender"
+	switch m.Reason {
+	case protocol.CodeSourceChanged:
+		msg = "source changed during transfer"
+	case protocol.CodeExists:
+		msg = "destination exists and differs (not replaced)"
+	}
+	r.failFile(rf, protocol.Errorf(m.ID, m.Reason, "%s: %s", rf.wirePath, msg))
+	return nil
+}
+
+func (r *receiver) lookupID(id uint32) *rfile {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.byID[id]
+}
+
+// forgetFailed reports whether id was answered with an Error (so a late
+// End or Skip for it is expected) and forgets it.
+func (r *receiver) forgetFailed(id uint32) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failed[id] {
+		delete(r.failed, id)
+		return true
+	}
+	return false
+}
+
+// completeLocked reports whether every chunk is in and End has arrived.
+func (rf *rfile) completeLocked() bool {
+	return !rf.done && rf.end != nil && rf.received >= rf.end.Chunks
+}
+
+// claimDone marks rf finished, reporting false if it already was.
+func (r *receiver) claimDone(rf *rfile) bool {
+	rf.mu.Lock()
+	defer rf.mu.Unlock()
+	if rf.done {
+		return false
+	}
+	rf.done = true
+	return true
+}
+
+// failFile answers rf with an Error and drops its state, keeping the
+// partial for a later resume (unless verification failed).
+func (r *receiver) failFile(rf *rfile, perr *protocol.Error) {
+	if !r.claimDone(rf) {
+		return
+	}
+	r.mu.Lock()
+	r.failed[rf.id] = true
+	r.mu.Unlock()
+	r.send(perr)
+	r.report(FileResult{Path: rf.wirePath, Size: rf.open.Size, Err: perr, Duration: time.Since(rf.start)})
+	r.release(rf, perr.Code == protocol.CodeVerifyFailed || perr.Code == protocol.CodeExists)
+}
+
+// release unregisters rf, closes its files and unlocks its destination;
+// discard removes the partial and journal.
+func (r *receiver) release(rf *rfile, discard bool) {
+	r.mu.Lock()
+	delete(r.byID, rf.id)
+	if r.byTID[rf.open.TransferID] == rf {
+		delete(r.byTID, rf.open.TransferID)
+	}
+	r.mu.Unlock()
+	rf.closeFiles()
+	if discard {
+		r.opt.Root.Remove(rf.partRel)
+		r.opt.Root.Remove(rf.jrnRel)
+	}
+	r.opt.Locks.Unlock(rf.destRel)
+	r.active.Done()
+}
+
+func (rf *rfile) closeFiles() {
+	if rf.tr != nil {
+		rf.tr.Close()
+		rf.tr = nil
+	}
+	if rf.j != nil {
+		rf.j.Close()
+		rf.j = nil
+	}
+	if rf.f != nil {
+		rf.f.Close()
+		rf.f = nil
+	}
+}
+
+// abandonAll drops every file still open after a session failure. Data
+// already written is flushed to the journal so a resume keeps it.
+func (r *receiver) abandonAll() {
+	r.mu.Lock()
+	var all []*rfile
+	for _, rf := range r.byID {
+		all = append(all, rf)
+	}
+	r.mu.Unlock()
+	for _, rf := range all {
+		if r.claimDone(rf) {
+			r.release(rf, false)
+		}
+	}
+}
+
+type frameJob struct{ f *transport.Frame }
+
+// readFrames feeds incoming chunk frames to the workers.
+func (r *receiver) readFrames() {
+	for {
+		f, err := r.c.s.ReadFrame()
+		if err != nil {
+			r.fail(err)
+			return
+		}
+		select {
+		case r.frames <- frameJob{f}:
+		case <-r.fatal:
+			f.Release()
+			return
+		}
+	}
+}
+
+// worker opens, decodes, verifies and writes chunks.
+func (r *receiver) worker() {
+	scratch := make([]byte, r.opt.ChunkSize)
+	aad := make([]byte, 0, protocol.ChunkHeaderSize+32)
+	for fj := range r.frames {
+		r.writeChunk(fj.f, scratch, &aad)
+		fj.f.Release()
+	}
+}
+
+func (r *receiver) writeChunk(fr *transport.Frame, scratch []byte, aadp *[]byte) {
+	h := &fr.Header
+	r.mu.Lock()
+	rf := r.byTID[h.TransferID]
+	r.mu.Unlock()
+	if rf == nil {
+		return // a late frame of a file that failed or was withdrawn
+	}
+	bad := func(format string, args ...any) {
+		r.failFile(rf, protocol.Errorf(rf.id, protocol.CodeVerifyFailed, "%s: chunk %d: %s", rf.wirePath, h.Index, fmt.Sprintf(format, args...)))
+	}
+	cs := uint64(rf.open.ChunkSize)
+	switch {
+	case h.Attempt != rf.open.Attempt:
+		bad("attempt %d, want %d", h.Attempt, rf.open.Attempt)
+		return
+	case h.Index >= rf.nchunks:
+		bad("index beyond the last chunk %d", rf.nchunks-1)
+		return
+	case h.Offset != h.Index*cs:
+		bad("offset %d, want %d", h.Offset, h.Index*cs)
+		return
+	case h.RawLen != chunk.Len(rf.open.Size, rf.open.ChunkSize, h.Index):
+		bad("length %d, want %d", h.RawLen, chunk.Len(rf.open.Size, rf.open.ChunkSize, h.Index))
+		return
+	case h.Last() != (h.Index == rf.nchunks-1):
+		bad("last-chunk flag wrong")
+		return
+	}
+	aad := append(append((*aadp)[:0], fr.Raw...), rf.mhash[:]...)
+	*aadp = aad
+	pt, err := rf.aead.Open(fr.Data[:0], h.Index, h.Last(), fr.Data, aad)
+	if err != nil {
+		bad("failed authentication")
+		return
+	}
+	var sum crypto.Hash
+	copy(sum[:], pt[:protocol.HashSize])
+	raw, err := chunk.Decode(scratch, h.Codec, pt[protocol.HashSize:], int(h.RawLen))
+	if err != nil {
+		bad("%v", err)
+		return
+	}
+	if crypto.ChunkHash(raw) != sum {
+		bad("hash mismatch")
+		return
+	}
+	rf.mu.Lock()
+	if rf.done || rf.f == nil {
+		rf.mu.Unlock()
+		return
+	}
+	if rf.got[h.Index] {
+		rf.mu.Unlock()
+		bad("sent twice")
+		return
+	}
+	rf.got[h.Index] = true // claimed; written below outside the lock
+	f, tr := rf.f, rf.tr
+	rf.mu.Unlock()
+
+	if _, err := f.WriteAt(raw, int64(h.Offset)); err != nil {
+		perr := toProtoError(rf.id, rf.wirePath, err)
+		if perr.Code == protocol.CodeNoSpace {
+			perr.Message = fmt.Sprintf("receiver out of space: %d bytes needed for %s", rf.open.Size-h.Offset, rf.wirePath)
+		}
+		r.failFile(rf, perr)
+		return
+	}
+	if tr != nil {
+		if err := tr.Written(resume.Record{Index: h.Index, Hash: sum}, len(raw)); err != nil {
+			r.failFile(rf, toProtoError(rf.id, rf.wirePath, err))
+			return
+		}
+	}
+	r.hooks.progress(rf.wirePath, uint64(len(raw)))
+	rf.mu.Lock()
+	rf.hashes[h.Index] = sum
+	rf.have[h.Index] = true
+	rf.received++
+	rf.wire += uint64(protocol.ChunkHeaderSize) + uint64(h.CTLen)
+	complete := rf.completeLocked()
+	rf.mu.Unlock()
+	if complete {
+		r.finalize(rf)
+	}
+}
+
+// finalize verifies the file root, makes the data durable, applies mode
+// and mtime, renames the partial into place, and answers Done.
+func (r *receiver) finalize(rf *rfile) {
+	rf.mu.Lock()
+	if rf.done {
+		rf.mu.Unlock()
+		return
+	}
+	if rf.received != rf.end.Chunks {
+		rf.mu.Unlock()
+		r.failFile(rf, protocol.Errorf(rf.id, protocol.CodeProtocol, "%s: %d chunks received, sender says %d", rf.wirePath, rf.received, rf.end.Chunks))
+		return
+	}
+	var resumed uint64
+	for i, ok := range rf.have {
+		if !ok {
+			rf.mu.Unlock()
+			r.failFile(rf, protocol.Errorf(rf.id, protocol.CodeProtocol, "%s: chunk %d never sent", rf.wirePath, i))
+			return
+		}
+		if !rf.got[i] {
+			resumed += uint64(chunk.Len(rf.open.Size, rf.open.ChunkSize, uint64(i)))
+		}
+	}
+	root := crypto.FileRoot(rf.open.Size, rf.open.ChunkSize, rf.hashes)
+	want := crypto.Hash(rf.end.Root)
+	wire := rf.wire
+	rf.mu.Unlock()
+	if root != want {
+		r.failFile(rf, protocol.Errorf(rf.id, protocol.CodeVerifyFailed, "%s: file root mismatch", rf.wirePath))
+		return
+	}
+	if err := r.install(rf); err != nil {
+		r.failFile(rf, toProtoError(rf.id, rf.wirePath, err))
+		return
+	}
+	if !r.claimDone(rf) {
+		return
+	}
+	r.send(&protocol.Done{ID: rf.id, ResumedBytes: resumed, Root: [32]byte(root)})
+	r.report(FileResult{Path: rf.wirePath, Size: rf.open.Size, Root: root, ResumedBytes: resumed, WireBytes: wire, Duration: time.Since(rf.start)})
+	r.release(rf, false)
+	r.opt.Root.Remove(rf.jrnRel)
+}
+
+// install makes the partial durable and renames it over the destination.
+func (r *receiver) install(rf *rfile) error {
+	if rf.tr != nil {
+		if err := rf.tr.Flush(); err != nil {
+			return err
+		}
+	} else if err := rf.f.Sync(); err != nil {
+		return err
+	}
+	if err := rf.f.Chmod(fs.FileMode(rf.open.Mode) & fs.ModePerm); err != nil {
+		return err
+	}
+	mt := time.Unix(0, rf.open.MTime)
+	if err := r.opt.Root.Chtimes(rf.partRel, mt, mt); err != nil {
+		return err
+	}
+	if err := r.opt.Root.Rename(rf.partRel, rf.destRel); err != nil {
+		return err
+	}
+	return syncDir(r.opt.Root, path.Dir(rf.destRel))
+}
