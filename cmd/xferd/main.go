@@ -134,7 +134,7 @@ func run(args []string, stderr io.Writer) int {
 		listeners = append(listeners, l)
 	}
 	if !*noQUIC {
-		l, err := listenQUIC(*listen, log)
+		l, err := listenQUIC(*listen, *maxSessions, log)
 		if err != nil {
 			return fail(err, "pass --no-quic to serve TCP only")
 		}

@@ -1,12 +1,11 @@
 package main
 
 import (
-	"errors"
 	"log/slog"
 
 	"xfer/transport"
 )
 
-func listenQUIC(addr string, log *slog.Logger) (transport.Listener, error) {
-	return nil, errors.New("QUIC is not available in this build yet")
+func listenQUIC(addr string, maxConns int, log *slog.Logger) (transport.Listener, error) {
+	return transport.ListenQUIC(addr, &transport.QUICOptions{MaxConns: maxConns, Logger: log})
 }
