@@ -39,14 +39,23 @@ package transport
 //
 // A listener caps its connections (QUICOptions.MaxConns, handshaking ones
 // included) and the connections whose QUIC handshake or control stream is
-// still pending (QUICOptions.MaxHandshakes); when half of the latter are in
-// use, new clients must first prove their address with a Retry, so spoofed
-// Initial packets cannot fill the slots. Extra connection attempts are
-// refused. A peer may open one bidirectional stream and at most
+// still pending (QUICOptions.MaxHandshakes); once half of the latter are
+// in use, new clients must first prove their address with a Retry, so
+// spoofed or garbage Initial packets can hold at most half the slots, each
+// for at most the handshake timeout. Extra connection attempts are refused
+// (CONNECTION_REFUSED). A peer may open one bidirectional stream and at most
 // QUICOptions.MaxIncomingStreams unidirectional ones at a time. Until
 // ReadFrame is called, data streams are not read at all, so what an
 // unauthenticated peer can make a session buffer is bounded by the initial
 // connection flow-control window (quicInitialConnWindow).
+//
+// # Closing
+//
+// Closing a QUIC connection discards whatever is not yet delivered, so
+// Close first ends the control stream and idle data streams (FIN) and
+// waits briefly for the peer to do the same or to close the connection;
+// the message written last before Close thus arrives, as on TCP. A peer's
+// normal close reads as io.EOF.
 
 import (
 	"bufio"

@@ -150,10 +150,11 @@ func TestTCPStall(t *testing.T) {
 	}
 }
 
-// TestTCPDeadlineExpiry: on TCP an expired read deadline ends the
-// session's reading for good, even once cleared (tcp.go's reader stops at
-// the first error). Engines must treat an expired deadline as fatal on
-// every transport.
+// TestTCPDeadlineExpiry: once cleared, an expired read deadline should
+// leave the session usable, as on QUIC (TestDeadline). tcp.go's reader
+// goroutine stops at its first error, timeouts included, so today the TCP
+// session is dead after any expiry; until that changes, engines must treat
+// an expired deadline as fatal on every transport.
 func TestTCPDeadlineExpiry(t *testing.T) {
 	t.Parallel()
 	client, server := pair(t, kinds[0])
@@ -163,7 +164,8 @@ func TestTCPDeadlineExpiry(t *testing.T) {
 	}
 	server.SetDeadline(time.Time{})
 	client.WriteMessage([]byte("late"))
-	if _, err := server.ReadMessage(); err == nil {
-		t.Log("tcp.go now survives an expired deadline; TestDeadline can check it for TCP too")
+	server.SetDeadline(time.Now().Add(5 * time.Second))
+	if m, err := server.ReadMessage(); err != nil || string(m) != "late" {
+		t.Skipf("known issue in tcp.go: an expired deadline ends the session (read after clearing it: %v)", err)
 	}
 }

@@ -401,7 +401,14 @@ func TestCloseUnblocksReads(t *testing.T) {
 			name string
 			c    <-chan error
 		}{{"server ReadMessage", sm}, {"server ReadFrame", sf}} {
-			if err := wantErr(t, r.name, r.c); !errors.Is(err, ErrClosed) && k.name == "quic" {
+			err := wantErr(t, r.name, r.c)
+			switch {
+			case errors.Is(err, ErrClosed):
+			case k.name == "tcp":
+				// Known issue: tcp.go passes on the reader's
+				// "use of closed network connection".
+				t.Logf("%s after Close: %v, want ErrClosed", r.name, err)
+			default:
 				t.Errorf("%s after Close: %v, want ErrClosed", r.name, err)
 			}
 		}
@@ -471,7 +478,7 @@ func TestDeadline(t *testing.T) {
 			t.Fatalf("deadline fired after %v", d)
 		}
 		if k.name == "tcp" {
-			return // see TestTCPDeadlineIsFatal
+			return // an expired deadline ends a TCP session; see TestTCPDeadlineExpiry
 		}
 		// On QUIC an expired deadline costs nothing when no message was
 		// cut short.
