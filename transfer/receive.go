@@ -30,7 +30,7 @@ type ReceiveOptions struct {
 	NoResume  bool   // discard partials instead of resuming them
 	// MaxFileSize refuses larger files (0: no limit).
 	MaxFileSize uint64
-	Workers     int // open/verify/write workers; GOMAXPROCS if 0
+	Workers     int // open/verify/write workers; 2×GOMAXPROCS if 0
 	Locks       *LockSet
 	Hooks       *Hooks
 	// Journal batching thresholds (zero: resume package defaults).
@@ -98,7 +98,7 @@ type receiver struct {
 // then answers Bye) or a session failure. The caller closes c.
 func Receive(ctx context.Context, c *Conn, opt ReceiveOptions) (Stats, error) {
 	if opt.Workers <= 0 {
-		opt.Workers = runtime.GOMAXPROCS(0)
+		opt.Workers = 2 * runtime.GOMAXPROCS(0)
 	}
 	if opt.Locks == nil {
 		opt.Locks = &LockSet{}

@@ -18,7 +18,7 @@ import (
 type SendOptions struct {
 	ChunkSize uint32     // negotiated chunk size (Welcome)
 	Compress  chunk.Mode // compression policy
-	Workers   int        // hash/compress/seal workers; GOMAXPROCS if 0
+	Workers   int        // hash/compress/seal workers; 2×GOMAXPROCS if 0 (extra workers cover for stalls on the socket and the disk)
 	Hooks     *Hooks
 }
 
@@ -83,7 +83,7 @@ type sender struct {
 // The caller closes c.
 func Send(ctx context.Context, c *Conn, items <-chan Item, opt SendOptions) (Stats, error) {
 	if opt.Workers <= 0 {
-		opt.Workers = runtime.GOMAXPROCS(0)
+		opt.Workers = 2 * runtime.GOMAXPROCS(0)
 	}
 	if opt.ChunkSize < protocol.MinChunkSize || opt.ChunkSize > protocol.MaxChunkSize {
 		return Stats{}, fmt.Errorf("transfer: chunk size %d out of range", opt.ChunkSize)

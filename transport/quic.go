@@ -699,6 +699,9 @@ type quicSession struct {
 	rdone    chan struct{} // closed when receiving stopped, rerr says why
 	rerr     error
 	rerrOnce sync.Once
+	rmu      sync.Mutex
+	readers  int  // data streams being read; guarded by rmu
+	peerDone bool // the peer ended its control stream; guarded by rmu
 
 	dl        deadline
 	closing   chan struct{} // closed by Close
@@ -918,7 +921,10 @@ func (s *quicSession) takeStream() (*quic.SendStream, error) {
 }
 
 func (s *quicSession) ReadFrame() (*Frame, error) {
-	s.recvOnce.Do(func() { go s.acceptStreams() })
+	s.recvOnce.Do(func() {
+		go s.acceptStreams()
+		go s.awaitPeerEnd()
+	})
 	if s.isClosing() {
 		return nil, ErrClosed
 	}
@@ -961,12 +967,43 @@ func (s *quicSession) acceptStreams() {
 			s.failRecv(s.mapErr(err))
 			return
 		}
+		s.rmu.Lock()
+		s.readers++
+		s.rmu.Unlock()
 		go s.readStream(str)
+	}
+}
+
+// awaitPeerEnd ends receiving with io.EOF once the peer has closed the
+// session (its control stream is finished) and the data streams it opened
+// have been read to their ends, as a TCP peer's FIN would; the connection
+// itself may stay open a little longer (see Close).
+func (s *quicSession) awaitPeerEnd() {
+	select {
+	case <-s.peerFin:
+	case <-s.rdone:
+		return
+	}
+	s.rmu.Lock()
+	s.peerDone = true
+	idle := s.readers == 0
+	s.rmu.Unlock()
+	if idle {
+		s.failRecv(io.EOF)
 	}
 }
 
 // readStream reads frames from one data stream until it ends.
 func (s *quicSession) readStream(str *quic.ReceiveStream) {
+	defer func() {
+		s.rmu.Lock()
+		s.readers--
+		idle := s.readers == 0 && s.peerDone
+		s.rmu.Unlock()
+		if idle {
+			s.failRecv(io.EOF)
+		}
+	}()
 	var hdr [protocol.ChunkHeaderSize]byte
 	for {
 		if _, err := io.ReadFull(str, hdr[:]); err != nil {
