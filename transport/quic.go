@@ -54,8 +54,11 @@ package transport
 // Closing a QUIC connection discards whatever is not yet delivered, so
 // Close first ends the control stream and idle data streams (FIN) and
 // waits briefly for the peer to do the same or to close the connection;
-// the message written last before Close thus arrives, as on TCP. A peer's
-// normal close reads as io.EOF.
+// the message written last before Close thus arrives, as on TCP. On the
+// other side, ReadMessage returns io.EOF once the control stream's FIN
+// arrives, and ReadFrame once, in addition, every data stream accepted so
+// far has been read to its end; a connection closed normally by the peer
+// also reads as io.EOF.
 
 import (
 	"bufio"
@@ -130,8 +133,10 @@ const (
 	// the one each data stream's reader may hold.
 	frameQueue = 8
 
-	// quicLingerMax bounds how long Close waits for the peer to
-	// acknowledge the end of the session before it closes the connection.
+	// Close waits up to quicLinger plus four round trips, and at most
+	// quicLingerMax, for the peer to end the session too before it closes
+	// the connection.
+	quicLinger    = 250 * time.Millisecond
 	quicLingerMax = 2 * time.Second
 )
 
@@ -707,6 +712,7 @@ type quicSession struct {
 	closing   chan struct{} // closed by Close
 	peerFin   chan struct{} // closed when the peer ends its control stream
 	closeOnce sync.Once
+	linger    time.Duration // quicLinger; tests lengthen it
 }
 
 func newQUICSession(conn *quic.Conn, ctrl *quic.Stream, o *QUICOptions, release func()) (*quicSession, error) {
@@ -728,6 +734,7 @@ func newQUICSession(conn *quic.Conn, ctrl *quic.Stream, o *QUICOptions, release 
 		rdone:   make(chan struct{}),
 		closing: make(chan struct{}),
 		peerFin: make(chan struct{}),
+		linger:  quicLinger,
 	}
 	s.dl.c = make(chan struct{})
 	for range o.Streams {
@@ -1066,7 +1073,8 @@ func (s *quicSession) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
 // (FIN), and Close waits briefly, at most quicLingerMax, for the peer to
 // end its side too or close the connection, so that the last message
 // written before Close is delivered even if it has to be retransmitted;
-// then it closes the connection.
+// then it closes the connection. The peer's reads end with io.EOF as soon
+// as the FINs arrive, so a peer that closes in response ends the wait.
 func (s *quicSession) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
@@ -1089,7 +1097,8 @@ func (s *quicSession) Close() error {
 				break idle
 			}
 		}
-		t := time.NewTimer(s.linger())
+		rtt := s.conn.ConnectionStats().SmoothedRTT
+		t := time.NewTimer(min(max(quicLingerMax, s.linger), s.linger+4*rtt))
 		select {
 		case <-s.peerFin:
 		case <-s.conn.Context().Done():
@@ -1112,10 +1121,6 @@ func (s *quicSession) abort(code quic.ApplicationErrorCode, msg string) {
 		s.drainFrames()
 		s.release()
 	})
-}
-
-func (s *quicSession) linger() time.Duration {
-	return min(quicLingerMax, 250*time.Millisecond+4*s.conn.ConnectionStats().SmoothedRTT)
 }
 
 func (s *quicSession) drainFrames() {

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -428,36 +429,61 @@ func TestQUICPeerResetsDataStream(t *testing.T) {
 	}
 }
 
-// TestQUICPeerCloseIsEOF: a peer that closes the session normally ends
-// reads with io.EOF, after the frames it sent.
+// TestQUICPeerCloseIsEOF: a peer's Close ends reads with io.EOF as soon as
+// its FINs arrive, after the frames it sent, without waiting for the
+// connection to close; closing in response ends the peer's Close.
 func TestQUICPeerCloseIsEOF(t *testing.T) {
 	t.Parallel()
-	k := kinds[1]
-	client, server := pair(t, k)
-	for i := range 10 {
+	client, server := pair(t, kinds[1])
+	// Only the FIN path, not the timer, can end this Close in time.
+	client.(*quicSession).linger = time.Minute
+	const n = 10
+	for i := range n {
 		hdr, ct := testFrame(uint64(i), 5000)
 		if err := client.WriteFrame(hdr, ct); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// The receiver has read the frames before the sender closes, as xfer's
-	// protocol makes sure.
-	for range 10 {
+	closed := readResult(client.Close)
+	for i := range n {
 		f, err := server.ReadFrame()
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("frame %d: %v", i, err)
 		}
 		f.Release()
 	}
-	client.Close()
 	if _, err := server.ReadFrame(); err != io.EOF {
 		t.Fatalf("ReadFrame after the peer closed: %v, want io.EOF", err)
 	}
 	if _, err := server.ReadMessage(); err != io.EOF {
 		t.Fatalf("ReadMessage after the peer closed: %v, want io.EOF", err)
 	}
-	if err := server.WriteMessage([]byte("x")); !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("WriteMessage after the peer closed: %v", err)
+	server.Close()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the peer's Close waited for its timer")
+	}
+	if err := server.WriteMessage([]byte("x")); err == nil {
+		t.Fatal("WriteMessage after Close succeeded")
+	}
+}
+
+// TestQUICWriteAfterPeerClosed: writes to a peer that has closed the
+// connection fail.
+func TestQUICWriteAfterPeerClosed(t *testing.T) {
+	t.Parallel()
+	client, server := pair(t, kinds[1])
+	client.Close()
+	eventually(t, 10*time.Second, "write after the peer closed", func() error {
+		if err := server.WriteMessage([]byte("x")); !errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("WriteMessage: %v", err)
+		}
+		return nil
+	})
+	hdr, ct := testFrame(1, 10)
+	if err := server.WriteFrame(hdr, ct); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("WriteFrame after the peer closed: %v", err)
 	}
 }
 
