@@ -460,3 +460,14 @@ func rawWire(size int) uint64 {
 	}
 	return w
 }
+
+// noLeftovers fails if any partial or journal remains under dir.
+func noLeftovers(tb testing.TB, dir string) {
+	tb.Helper()
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), protocol.ReservedPrefix) {
+			tb.Errorf("leftover state file %s", p)
+		}
+		return nil
+	})
+}
