@@ -77,6 +77,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -1051,7 +1052,7 @@ func (s *quicSession) failStream(str *quic.ReceiveStream, code quic.StreamErrorC
 	s.failRecv(err)
 }
 
-func (s *quicSession) Binding() []byte { return s.binding }
+func (s *quicSession) Binding() []byte { return slices.Clone(s.binding) }
 
 // SetDeadline bounds control reads and writes, frame writes (including
 // the wait for a free data stream) and ReadFrame. An expired deadline
