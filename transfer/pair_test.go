@@ -207,6 +207,19 @@ func (r *recorder) result(tb testing.TB, p string) transfer.FileResult {
 	return found[0]
 }
 
+// last returns the last result recorded for wire path p.
+func (r *recorder) last(tb testing.TB, p string) transfer.FileResult {
+	tb.Helper()
+	all := r.all()
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].Path == p {
+			return all[i]
+		}
+	}
+	tb.Fatalf("no result for %q; all: %s", p, describe(all))
+	return transfer.FileResult{}
+}
+
 func describe(rs []transfer.FileResult) string {
 	var b strings.Builder
 	for _, r := range rs {
