@@ -616,3 +616,133 @@ func TestHostileSender(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileReceiver runs the real sender against a hand-made receiver
+// that answers an Open wrongly: the sender must fail the session with an
+// error promptly, without a panic or a hang.
+func TestHostileReceiver(t *testing.T) {
+	const bound = 5 * time.Second // far above the few milliseconds these take
+	cases := []struct {
+		name  string
+		reply func(o *protocol.Open) []protocol.Message
+		code  uint16 // when set, the error Send returns carries it
+		bug   string // a known engine bug: the case is skipped
+	}{
+		{name: "accept-unknown-id", reply: func(o *protocol.Open) []protocol.Message {
+			return []protocol.Message{&protocol.Accept{ID: o.ID + 100, Action: protocol.AcceptFresh}}
+		}},
+		{name: "accept-id-0", reply: func(o *protocol.Open) []protocol.Message {
+			return []protocol.Message{&protocol.Accept{ID: 0, Action: protocol.AcceptFresh}}
+		}},
+		{name: "accept-twice", reply: func(o *protocol.Open) []protocol.Message {
+			return []protocol.Message{
+				&protocol.Accept{ID: o.ID, Action: protocol.AcceptFresh},
+				&protocol.Accept{ID: o.ID, Action: protocol.AcceptFresh},
+			}
+		}},
+		{name: "accept-unknown-action", reply: func(o *protocol.Open) []protocol.Message {
+			return []protocol.Message{&protocol.Accept{ID: o.ID, Action: 9}}
+		}},
+		{name: "held-index-out-of-range", reply: func(o *protocol.Open) []protocol.Message {
+			n := chunk.Count(o.Size, o.ChunkSize)
+			return []protocol.Message{
+				&protocol.Accept{ID: o.ID, Action: protocol.AcceptResume},
+				&protocol.Held{ID: o.ID, Chunks: []protocol.HeldChunk{{Index: 0}, {Index: n}}, Final: true},
+			}
+		}},
+		{name: "held-index-huge", reply: func(o *protocol.Open) []protocol.Message {
+			return []protocol.Message{
+				&protocol.Accept{ID: o.ID, Action: protocol.AcceptResume},
+				&protocol.Held{ID: o.ID, Chunks: []protocol.HeldChunk{{Index: 1 << 63}}},
+			}
+		}},
+		{name: "held-without-resume", reply: func(o *protocol.Open) []protocol.Message {
+			return []protocol.Message{
+				&protocol.Accept{ID: o.ID, Action: protocol.AcceptFresh},
+				&protocol.Held{ID: o.ID, Final: true},
+			}
+		}},
+		{name: "held-unknown-id", reply: func(o *protocol.Open) []protocol.Message {
+			return []protocol.Message{&protocol.Held{ID: o.ID + 1, Final: true}}
+		}},
+		{name: "done-unknown-id", reply: func(o *protocol.Open) []protocol.Message {
+			return []protocol.Message{&protocol.Done{ID: o.ID + 1}}
+		}},
+		{name: "message-for-a-receiver", reply: func(o *protocol.Open) []protocol.Message {
+			return []protocol.Message{o}
+		}},
+		{name: "session-error", code: protocol.CodeIO, reply: func(o *protocol.Open) []protocol.Message {
+			return []protocol.Message{protocol.Errorf(0, protocol.CodeIO, "disk on fire")}
+		}},
+		{name: "bye-before-answers", reply: func(o *protocol.Open) []protocol.Message {
+			return []protocol.Message{&protocol.Bye{}}
+		}, bug: "BUG: a Bye before Finish hangs Send until its context ends: sender.controlLoop (send.go) accepts Bye at any time, closes s.bye and stops reading, while Send waits for window tokens that no answer will ever return"},
+		{name: "close", reply: func(o *protocol.Open) []protocol.Message { return nil }},
+	}
+	for _, kind := range transports {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			src := t.TempDir()
+			writeFile(t, filepath.Join(src, "f"), randomData(5, 2*cs+7), 0o644, hostileMTime)
+			for _, c := range cases {
+				t.Run(c.name, func(t *testing.T) {
+					if c.bug != "" {
+						t.Skip(c.bug)
+					}
+					snd, rcv := connPair(t, kind)
+					rcv.Session().SetDeadline(time.Now().Add(testTimeout))
+					root, err := os.OpenRoot(src)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer root.Close()
+					items := make(chan transfer.Item, 1)
+					transfer.Walk(root, "f", "f", items, nil)
+					close(items)
+
+					go func() {
+						defer rcv.Close()
+						m, err := rcv.Recv()
+						o, ok := m.(*protocol.Open)
+						if err != nil || !ok {
+							t.Errorf("sender began with %T (%v)", m, err)
+							return
+						}
+						for _, r := range c.reply(o) {
+							if rcv.Send(r) != nil {
+								return
+							}
+						}
+						if c.reply(o) == nil {
+							return
+						}
+						for { // read until the sender gives up
+							if _, err := rcv.Recv(); err != nil {
+								return
+							}
+						}
+					}()
+
+					ctx, cancel := context.WithCancel(context.Background())
+					defer cancel()
+					hung := time.AfterFunc(bound, cancel)
+					rec := &recorder{}
+					st, err := transfer.Send(ctx, snd, items, transfer.SendOptions{ChunkSize: cs, Hooks: rec.hooks(nil)})
+					if !hung.Stop() {
+						t.Fatalf("Send still running after %v (returned %v once cancelled)", bound, err)
+					}
+					if err == nil {
+						t.Fatalf("Send succeeded (stats %+v)", st)
+					}
+					t.Logf("Send: %v", err)
+					if c.code != 0 && transfer.ErrorCode(err) != c.code {
+						t.Errorf("error code %d, want %d", transfer.ErrorCode(err), c.code)
+					}
+					if st.Files != 0 {
+						t.Errorf("stats %+v count a file as sent", st)
+					}
+				})
+			}
+		})
+	}
+}
