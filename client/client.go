@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -18,8 +17,10 @@ import (
 	"xfer/transport"
 )
 
-// Options configure every client operation. The zero value is not usable:
-// Identity is required. Defaults are documented per field.
+// Options configure every client operation: Send, Get and List. The zero
+// value is not usable: Identity is required (except for a dry run).
+// Defaults are documented per field; fields marked "Send only" make Get
+// and List fail with a KindUsage error.
 type Options struct {
 	// Identity authenticates the client to the daemon.
 	Identity *crypto.Identity
@@ -41,19 +42,53 @@ type Options struct {
 
 	// Retries is how many times a dropped connection is retried
 	// (exponential back-off with jitter, from RetryDelay, capped at 30 s).
-	// Negative means no retry; use NoRetries or set Retries < 0.
+	// 0 or negative (NoRetries) means no retry; cmd/xfer uses
+	// DefaultRetries.
 	Retries    int
 	RetryDelay time.Duration // first back-off delay; 500 ms if 0
 
-	// Events receives progress, per-file results and the summary. It is
-	// called from several goroutines, one event at a time.
+	// Events receives progress, per-file results and the summary (the
+	// last event of a Send or Get), as *Progress, *FileDone, *FileError,
+	// *Reconnect, *DryRun and *Summary values; docs/json.md gives their
+	// meaning and order. It is called from several goroutines, one event
+	// at a time, so it needs no locking of its own; it should return
+	// quickly, as the transfer waits for it.
 	Events func(Event)
 	// DialTimeout bounds connecting (10 s if 0).
 	DialTimeout time.Duration
+
+	// Filter, when set, leaves out the paths its rules exclude (Send
+	// only). See [Filter] for the pattern language.
+	Filter *Filter
+	// FilesFrom, when set, lists the sources (Send only; the srcs
+	// argument must then be empty). See [FileList].
+	FilesFrom *FileList
+	// DryRun makes Send walk the sources and report, as *DryRun events
+	// and a Summary with DryRun set, what it would send and what the
+	// Filter excludes, without connecting to the daemon or writing
+	// anything (Send only). It cannot tell which files the daemon
+	// already holds.
+	DryRun bool
+}
+
+// sendOnly returns a usage error if o sets a Send-only field.
+func (o *Options) sendOnly(op string) error {
+	switch {
+	case o.Filter != nil:
+		return errorf(KindUsage, "", "%s: include/exclude rules apply to send only", op)
+	case o.FilesFrom != nil:
+		return errorf(KindUsage, "", "%s: a file list applies to send only", op)
+	case o.DryRun:
+		return errorf(KindUsage, "", "%s: dry run applies to send only", op)
+	}
+	return nil
 }
 
 // DefaultRetries is the retry count cmd/xfer uses unless told otherwise.
 const DefaultRetries = 5
+
+// NoRetries, as Options.Retries, makes the first failure final.
+const NoRetries = -1
 
 // Kind classifies a client error; cmd/xfer maps kinds to exit codes.
 type Kind int
@@ -335,5 +370,3 @@ func (e *emitter) forget(path string) {
 		fp.done = 0
 	}
 }
-
-var _ = os.Getpid

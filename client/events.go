@@ -1,8 +1,10 @@
 package client
 
 // Events report what a transfer does. Every event has an Event name and
-// the schema version V; the JSON forms are xfer's machine interface,
-// documented in the README.
+// the schema version V; their JSON forms (cmd/xfer --json) are xfer's
+// machine interface, documented field by field, with the order in which
+// events come, in docs/json.md. Fields are only ever added within a
+// version; a change that breaks a consumer raises SchemaVersion.
 
 // SchemaVersion is the "v" of every event.
 const SchemaVersion = 1
@@ -36,12 +38,13 @@ type FileDone struct {
 }
 
 // FileError reports a file that did not arrive (or a source that was
-// skipped, such as a symlink: Code "skipped").
+// skipped, such as a symlink or a FIFO: Code "skipped", which does not
+// fail the run).
 type FileError struct {
 	V     int    `json:"v"`
 	Event string `json:"event"` // "file_error"
 	File  string `json:"file"`
-	Code  string `json:"code"` // e.g. "not_found", "permission_denied", "source_changed", "skipped"
+	Code  string `json:"code"` // e.g. "not_found", "permission_denied", "bad_path", "source_changed", "skipped"
 	Error string `json:"error"`
 }
 
@@ -67,6 +70,28 @@ type Summary struct {
 	ResumedBytes uint64  `json:"resumed_bytes"`
 	DurationS    float64 `json:"duration_s"`
 	OK           bool    `json:"ok"`
+	// Excluded counts the paths --exclude left out (an excluded
+	// directory counts once). Absent when 0.
+	Excluded int `json:"excluded,omitempty"`
+	// DryRun is true for the summary of a dry run (Options.DryRun):
+	// Files and Bytes are then what would be sent. Absent when false.
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// DryRun reports, in a dry run (Options.DryRun), one path that would be
+// sent or that a rule excludes, in walk order. A dry run looks at the
+// local side only: it does not know what the daemon already holds.
+type DryRun struct {
+	V      int    `json:"v"`
+	Event  string `json:"event"`  // "dry_run"
+	File   string `json:"file"`   // the path as it would be sent
+	Type   string `json:"type"`   // "file" or "dir"
+	Action string `json:"action"` // "send" or "exclude"
+	Size   uint64 `json:"size"`   // file size in bytes; 0 for a directory
+	// Reason says what decided: the rule that matched ("--exclude *.log",
+	// "--include *.go"), why an excluded parent excludes a listed path,
+	// or "" when no rule matched.
+	Reason string `json:"reason"`
 }
 
 // ListEntry is one entry of a remote listing.
@@ -87,3 +112,4 @@ func (*FileError) EventName() string { return "file_error" }
 func (*Reconnect) EventName() string { return "reconnect" }
 func (*Summary) EventName() string   { return "summary" }
 func (*ListEntry) EventName() string { return "entry" }
+func (*DryRun) EventName() string    { return "dry_run" }

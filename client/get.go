@@ -19,7 +19,14 @@ import (
 // is stored as dest. Names the daemon sends are checked as strictly as the
 // daemon checks client paths, and every file is written through an
 // os.Root on the destination, so a get can create files only under dest.
+//
+// Like Send, Get retries dropped connections, reports through
+// Options.Events, and returns the run's Summary and an *Error (KindPartial
+// when some files failed and others arrived).
 func Get(ctx context.Context, o Options, srcs []string, dest string) (*Summary, error) {
+	if err := o.sendOnly("get"); err != nil {
+		return nil, err
+	}
 	if len(srcs) == 0 {
 		return nil, errorf(KindUsage, "", "get: no source")
 	}

@@ -14,8 +14,12 @@ import (
 // daemon adds each file's BLAKE2b file root (cached by size and mtime on
 // its side). Entry names are checked: a daemon cannot smuggle a path, NUL
 // or "..". Names may still hold terminal control characters; escape them
-// before printing (cmd/xfer does).
+// before printing (cmd/xfer does). Of the events, List only sends
+// *Reconnect (no progress, no summary).
 func List(ctx context.Context, o Options, addr string, withRoot bool) ([]ListEntry, error) {
+	if err := o.sendOnly("ls"); err != nil {
+		return nil, err
+	}
 	a, err := address.Parse(addr)
 	if err != nil {
 		return nil, &Error{Kind: KindUsage, Err: err}

@@ -86,7 +86,11 @@ func (r *run) file(res transfer.FileResult) {
 	r.mu.Unlock()
 	if res.Err != nil {
 		msg := strings.TrimPrefix(res.Err.Error(), res.Path+": ")
-		r.em.emit(&FileError{V: SchemaVersion, Event: "file_error", File: res.Path, Code: protocol.CodeName(res.Code()), Error: msg})
+		code := protocol.CodeName(res.Code())
+		if res.Code() == protocol.CodeUnsupported {
+			code = "skipped" // as documented; the run does not fail
+		}
+		r.em.emit(&FileError{V: SchemaVersion, Event: "file_error", File: res.Path, Code: code, Error: msg})
 		return
 	}
 	r.em.emit(&FileDone{
@@ -128,6 +132,14 @@ func (r *run) loop(ctx context.Context, fn func(attempt int) error) error {
 }
 
 var errRetryFiles = &protocol.Error{Code: protocol.CodeBusy, Message: "some files must be sent again"}
+
+// setExcluded records how many paths the filter left out in the
+// latest attempt (each attempt walks the sources again).
+func (r *run) setExcluded(n int) {
+	r.mu.Lock()
+	r.sum.Excluded = n
+	r.mu.Unlock()
+}
 
 func (r *run) kept() uint64 {
 	r.em.mu.Lock()

@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"os"
-	"path"
 	"path/filepath"
 
 	"xfer/address"
@@ -15,21 +13,33 @@ import (
 // address ([tcp://|quic://]HOST[:PORT][/PATH]). As with cp and scp, a
 // destination ending in "/", an existing remote directory, or several
 // sources mean "into this directory"; otherwise a single source is stored
-// under the destination's name. Symbolic links are reported and skipped.
+// under the destination's name. Symbolic links and special files are
+// reported (FileError with Code "skipped") and not sent.
+//
+// With Options.FilesFrom, srcs must be empty and the listed paths are
+// sent into dest with their relative structure (see [FileList]).
+// Options.Filter leaves paths out; Options.DryRun only reports what
+// would be sent.
 //
 // Send retries dropped connections (Options.Retries), resuming partial
-// files, and returns a Summary of the run. The error is an *Error; its
-// Kind is KindPartial when some files failed and others arrived.
+// files, and returns a Summary of the run (also the last event given to
+// Options.Events). The error is an *Error; its Kind is KindPartial when
+// some files failed and others arrived.
 func Send(ctx context.Context, o Options, srcs []string, dest string) (*Summary, error) {
 	a, err := address.Parse(dest)
 	if err != nil {
 		return nil, &Error{Kind: KindUsage, Err: err}
 	}
-	if len(srcs) == 0 {
+	src := &sources{filter: o.Filter}
+	switch {
+	case o.FilesFrom != nil && len(srcs) > 0:
+		return nil, &Error{Kind: KindUsage, Err: errListWithSources}
+	case o.FilesFrom != nil:
+		src.list = newPathList(o.FilesFrom)
+		src.dir = o.FilesFrom.Dir
+	case len(srcs) == 0:
 		return nil, errorf(KindUsage, "", "send: no source files")
 	}
-	type source struct{ dir, name string }
-	var sources []source
 	for _, s := range srcs {
 		abs, err := filepath.Abs(s)
 		if err != nil {
@@ -39,10 +49,13 @@ func Send(ctx context.Context, o Options, srcs []string, dest string) (*Summary,
 		if name == "" {
 			return nil, errorf(KindUsage, "", "send: cannot send the file system root %q", s)
 		}
-		sources = append(sources, source{dir, name})
+		src.args = append(src.args, source{dir, name})
+	}
+	if o.DryRun {
+		return dryRun(ctx, &o, src)
 	}
 	hello := &protocol.Hello{Op: protocol.OpSend, ChunkSize: o.ChunkSize, Paths: []string{a.Path}}
-	if a.Dir || len(srcs) > 1 {
+	if a.Dir || len(srcs) > 1 || src.list != nil {
 		hello.Flags |= protocol.HelloInto
 	}
 	if o.NoClobber {
@@ -64,62 +77,90 @@ func Send(ctx context.Context, o Options, srcs []string, dest string) (*Summary,
 		items := make(chan transfer.Item, 256)
 		stop := make(chan struct{})
 		walked := make(chan struct{})
-		// Roots stay open until the send is over: items are opened
-		// through them later.
-		var roots []*os.Root
-		defer func() {
-			close(stop)
-			<-walked
-			for _, root := range roots {
-				root.Close()
-			}
-		}()
+		excluded := 0
+		w := &walker{
+			s:    src,
+			stop: stop,
+			done: r.isFinished,
+			emit: func(it transfer.Item, _ string) bool {
+				select {
+				case items <- it:
+					return true
+				case <-stop:
+					return false
+				}
+			},
+			exclude: func(string, bool, uint64, string) { excluded++ },
+		}
 		go func() {
 			defer close(walked)
 			defer close(items)
-			for _, src := range sources {
-				root, err := os.OpenRoot(src.dir)
-				if err != nil {
-					select {
-					case items <- transfer.Item{Path: src.name, Err: err}:
-					case <-stop:
-						return
-					}
-					continue
-				}
-				roots = append(roots, root)
-				if !walkFiltered(root, src.name, r, items, stop) {
-					return
-				}
-			}
+			w.run()
 		}()
 		_, err = transfer.Send(ctx, s.conn, items, transfer.SendOptions{
 			ChunkSize: s.welcome.ChunkSize,
 			Compress:  o.Compress,
 			Hooks:     r.hooks(),
 		})
+		// Roots stay open until the send is over: items are opened
+		// through them.
+		close(stop)
+		<-walked
+		w.close()
+		r.setExcluded(excluded)
+		if err == nil && w.err != nil {
+			return w.err
+		}
 		return err
 	})
 	return r.finish(err)
 }
 
-// walkFiltered walks a source, leaving out files an earlier attempt
-// finished.
-func walkFiltered(root *os.Root, name string, r *run, out chan<- transfer.Item, stop <-chan struct{}) bool {
-	inner := make(chan transfer.Item, 64)
-	done := make(chan bool, 1)
-	go func() { done <- transfer.Walk(root, name, path.Clean(name), inner, stop); close(inner) }()
-	for it := range inner {
-		if !it.Dir && r.isFinished(it.Path) {
-			continue
-		}
-		select {
-		case out <- it:
-		case <-stop:
-			for range inner {
-			}
+// dryRun walks the sources and reports what a send would do, without
+// connecting.
+func dryRun(ctx context.Context, o *Options, src *sources) (*Summary, error) {
+	r := newRun(o)
+	r.sum.DryRun = true
+	r.lastTry = true // no failure is worth another attempt
+	w := &walker{s: src, stop: ctx.Done()}
+	w.emit = func(it transfer.Item, reason string) bool {
+		if ctx.Err() != nil {
 			return false
 		}
+		if it.Err != nil {
+			r.file(transfer.FileResult{Path: it.Path, Dir: it.Dir, Err: it.Err})
+			return true
+		}
+		ev := &DryRun{V: SchemaVersion, Event: "dry_run", File: it.Path, Type: "file", Action: "send", Size: it.Size, Reason: reason}
+		if it.Dir {
+			ev.Type, ev.Size = "dir", 0
+		} else {
+			r.mu.Lock()
+			r.sum.Files++
+			r.sum.Bytes += it.Size
+			r.mu.Unlock()
+		}
+		r.em.emit(ev)
+		return true
 	}
-	return <-done
+	w.exclude = func(wire string, dir bool, size uint64, reason string) {
+		r.mu.Lock()
+		r.sum.Excluded++
+		r.mu.Unlock()
+		ev := &DryRun{V: SchemaVersion, Event: "dry_run", File: wire, Type: "file", Action: "exclude", Size: size, Reason: reason}
+		if dir {
+			ev.Type = "dir"
+		}
+		r.em.emit(ev)
+	}
+	ok := w.run()
+	w.close()
+	var err error
+	switch {
+	case !ok || ctx.Err() != nil:
+		err = classify(ctx, ctx.Err())
+	case w.err != nil:
+		err = w.err
+	}
+	return r.finish(err)
 }
