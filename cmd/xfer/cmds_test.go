@@ -14,6 +14,7 @@ package main
 //	setmtime TIME PATH...   set mtimes (RFC 3339, or seconds since the epoch)
 //	perm MODE PATH...       require permission bits MODE (octal)
 //	samecontent A B         require identical bytes
+//	cmpsorted A B           like cmp, after sorting the lines of both
 //	checkmeta [-skiplinks] SRC DST
 //	                        require DST to mirror SRC recursively: same
 //	                        entries, types, permissions, mtimes and contents
@@ -75,6 +76,7 @@ var commands = map[string]func(ts *testscript.TestScript, neg bool, args []strin
 	"setmtime":     cmdSetmtime,
 	"perm":         cmdPerm,
 	"samecontent":  cmdSamecontent,
+	"cmpsorted":    cmdCmpsorted,
 	"checkmeta":    cmdCheckmeta,
 	"snapshot":     cmdSnapshot,
 	"unchanged":    cmdUnchanged,
@@ -264,6 +266,23 @@ func cmdSamecontent(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("%s and %s have the same content", args[0], args[1])
 		}
 		ts.Fatalf("%s (%d bytes) and %s (%d bytes) differ", args[0], len(a), args[1], len(b))
+	}
+}
+
+func cmdCmpsorted(ts *testscript.TestScript, neg bool, args []string) {
+	noNeg(ts, neg, "cmpsorted")
+	if len(args) != 2 {
+		ts.Fatalf("usage: cmpsorted A B")
+	}
+	sorted := func(name string) string {
+		lines := strings.SplitAfter(ts.ReadFile(name), "\n")
+		sort.Strings(lines)
+		return strings.Join(lines, "")
+	}
+	a, b := sorted(args[0]), sorted(args[1])
+	if a != b {
+		ts.Logf("[%s, sorted]\n%s[%s, sorted]\n%s", args[0], a, args[1], b)
+		ts.Fatalf("%s and %s differ (after sorting lines)", args[0], args[1])
 	}
 }
 
