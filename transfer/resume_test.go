@@ -59,20 +59,28 @@ func interrupt(t *testing.T, kind, src, dst, name string) map[uint64]bool {
 	if !exists(part) {
 		t.Fatalf("no partial after the cut; destination holds %v", listDir(dst))
 	}
+	held := journalChunks(t, jrn)
+	if len(held) == 0 {
+		t.Fatalf("journal holds no chunk after %d bytes were written", written.Load())
+	}
+	return held
+}
+
+// journalChunks returns the chunks the journal jrn records, read without
+// taking its lock or changing it.
+func journalChunks(t *testing.T, jrn string) map[uint64]bool {
+	t.Helper()
 	data, err := os.ReadFile(jrn)
 	if err != nil {
-		t.Fatalf("journal after the cut: %v", err)
+		t.Fatalf("journal: %v", err)
 	}
 	_, recs, _, err := resume.Decode(data)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("journal: %v", err)
 	}
 	held := make(map[uint64]bool)
 	for _, r := range recs {
 		held[r.Index] = true
-	}
-	if len(held) == 0 {
-		t.Fatalf("journal holds no chunk after %d bytes were written", written.Load())
 	}
 	return held
 }
@@ -252,4 +260,3 @@ func TestResume(t *testing.T) {
 		})
 	}
 }
-
