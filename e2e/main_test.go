@@ -1,0 +1,72 @@
+// Package e2e holds end-to-end tests of the real xfer and xferd binaries:
+// fault injection between them (internal/netsim), crashes of either side,
+// a hostile daemon, a lossy QUIC path, a full disk and garbage traffic.
+//
+// TestMain builds both binaries once, without the race detector (they run
+// as separate processes; the transfer code's races are the business of the
+// unit tests), into a temporary directory. Every test runs its own daemon
+// on 127.0.0.1 with its own root, keys and configuration directories, so
+// tests run in parallel.
+//
+// The default suite keeps to about two minutes on two cores. Set
+// XFER_LONG_TESTS=1 for the long variants: crash loops over 256 MiB, the
+// 64 MiB lossy QUIC transfer, and the QUIC faults that only the 60 s idle
+// timeout resolves.
+package e2e
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// binDir holds the xfer and xferd binaries built by TestMain.
+var binDir string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "xfer-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := 1
+	if err := build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building the binaries:", err)
+	} else {
+		code = m.Run()
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// build compiles cmd/xfer and cmd/xferd into dir.
+func build(dir string) error {
+	gocmd := "go"
+	if p, err := exec.LookPath("go"); err == nil {
+		gocmd = p
+	}
+	cmd := exec.Command(gocmd, "build", "-o", dir+string(filepath.Separator), "./cmd/xfer", "./cmd/xferd")
+	cmd.Dir = ".." // the module root
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	return cmd.Run()
+}
+
+func xferBin() string  { return filepath.Join(binDir, "xfer") }
+func xferdBin() string { return filepath.Join(binDir, "xferd") }
+
+// longTests reports whether the long variants were asked for.
+func longTests() bool { return os.Getenv("XFER_LONG_TESTS") == "1" }
+
+// needLong skips t unless XFER_LONG_TESTS=1, saying why it is long.
+func needLong(t *testing.T, why string) {
+	t.Helper()
+	if !longTests() {
+		t.Skip("long test (set XFER_LONG_TESTS=1 to run): " + why)
+	}
+}
