@@ -25,6 +25,7 @@ package main
 //	authorize FILE PUB [OPTIONS]   append PUB's key line (with options) to FILE
 //	deauthorize FILE PUB    remove PUB's key from FILE
 //	fingerprint VAR PUB     set $VAR to the fingerprint of the key in PUB
+//	freeaddr VAR            set $VAR to 127.0.0.1:PORT, a port nothing listens on
 //	waitlog [-count N] [-timeout DUR] FILE REGEXP
 //	                        wait until FILE has N lines matching REGEXP
 //	jsonlines FILE [EVENT...]
@@ -84,6 +85,7 @@ var commands = map[string]func(ts *testscript.TestScript, neg bool, args []strin
 	"deauthorize":  cmdDeauthorize,
 	"fingerprint":  cmdFingerprint,
 	"waitlog":      cmdWaitlog,
+	"freeaddr":     cmdFreeaddr,
 	"jsonlines":    cmdJSONLines,
 	"jsoncount":    cmdJSONCount,
 	"jsonfield":    cmdJSONField,
@@ -539,6 +541,16 @@ func cmdFingerprint(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	_, k := readPub(ts, args[1])
 	ts.Setenv(args[0], k.Fingerprint())
+}
+
+func cmdFreeaddr(ts *testscript.TestScript, neg bool, args []string) {
+	noNeg(ts, neg, "freeaddr")
+	if len(args) != 1 {
+		ts.Fatalf("usage: freeaddr VAR")
+	}
+	p, err := freePort()
+	ts.Check(err)
+	ts.Setenv(args[0], "127.0.0.1:"+strconv.Itoa(p))
 }
 
 func cmdWaitlog(ts *testscript.TestScript, neg bool, args []string) {
