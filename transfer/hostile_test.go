@@ -48,6 +48,16 @@ var hostileMTime = time.Unix(1_650_000_000, 42)
 // Held messages of a resume).
 func (fg *forger) openFile(path string, data []byte, attempt uint32) *forged {
 	fg.tb.Helper()
+	f := fg.prepare(path, data, attempt)
+	if err := fg.c.Send(&f.open); err != nil {
+		fg.tb.Fatal(err)
+	}
+	fg.accepted(f, fg.expect(f.open.ID))
+	return f
+}
+
+// prepare makes the Open and the keys of a new file.
+func (fg *forger) prepare(path string, data []byte, attempt uint32) *forged {
 	fg.nextID++
 	o := protocol.Open{
 		ID: fg.nextID, Path: path, Size: uint64(len(data)), Mode: 0o644,
@@ -60,10 +70,13 @@ func (fg *forger) openFile(path string, data []byte, attempt uint32) *forged {
 	for i := range f.n {
 		f.hashes = append(f.hashes, crypto.ChunkHash(f.chunk(i)))
 	}
-	if err := fg.c.Send(&o); err != nil {
-		fg.tb.Fatal(err)
-	}
-	m := fg.expect(o.ID)
+	return f
+}
+
+// accepted checks the answer m to f's Open is an Accept and reads the
+// Held messages of a resume.
+func (fg *forger) accepted(f *forged, m protocol.Message) {
+	fg.tb.Helper()
 	a, ok := m.(*protocol.Accept)
 	if !ok {
 		fg.tb.Fatalf("Open answered with %T %+v", m, m)
@@ -72,18 +85,34 @@ func (fg *forger) openFile(path string, data []byte, attempt uint32) *forged {
 	case protocol.AcceptFresh:
 	case protocol.AcceptResume:
 		for {
-			h, ok := fg.expect(o.ID).(*protocol.Held)
+			h, ok := fg.expect(f.open.ID).(*protocol.Held)
 			if !ok {
 				fg.tb.Fatal("Accept{Resume} not followed by Held")
 			}
 			if h.Final {
-				break
+				return
 			}
 		}
 	default:
 		fg.tb.Fatalf("Accept action %d", a.Action)
 	}
-	return f
+}
+
+// tryOpen sends Open for data at path with attempt 1 and reports
+// whether the receiver accepted it (Fresh or Resume) rather than refusing
+// it with an Error.
+func (fg *forger) tryOpen(path string, data []byte) (*forged, bool) {
+	fg.tb.Helper()
+	f := fg.prepare(path, data, 1)
+	if err := fg.c.Send(&f.open); err != nil {
+		fg.tb.Fatal(err)
+	}
+	m := fg.expect(f.open.ID)
+	if _, ok := m.(*protocol.Error); ok {
+		return f, false
+	}
+	fg.accepted(f, m)
+	return f, true
 }
 
 // expect reads messages until one for id arrives; others are dropped.

@@ -246,8 +246,6 @@ type run struct {
 	dst   string
 	sopt  transfer.SendOptions
 	ropt  transfer.ReceiveOptions
-	// items, when set, replaces walking names.
-	items []transfer.Item
 	// onConn, when set, is called with both ends before the transfer
 	// starts (to close them from a hook, say).
 	onConn func(snd, rcv *transfer.Conn)
@@ -257,6 +255,13 @@ type run struct {
 // for both, failing the test if either is still running after
 // testTimeout.
 func (r run) do(tb testing.TB) outcome {
+	tb.Helper()
+	return r.start(tb)()
+}
+
+// start begins the transfer and returns the function that waits for it.
+// Call both from the test's goroutine.
+func (r run) start(tb testing.TB) (wait func() outcome) {
 	tb.Helper()
 	snd, rcv := connPair(tb, r.kind)
 	if r.onConn != nil {
@@ -268,47 +273,33 @@ func (r run) do(tb testing.TB) outcome {
 	if r.ropt.ChunkSize == 0 {
 		r.ropt.ChunkSize = r.sopt.ChunkSize
 	}
-	if r.ropt.Root == nil {
-		root, err := os.OpenRoot(r.dst)
+	openRoot := func(dir string) *os.Root {
+		root, err := os.OpenRoot(dir)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		defer root.Close()
-		r.ropt.Root = root
+		tb.Cleanup(func() { root.Close() })
+		return root
 	}
-	o := outcome{sent: &recorder{}, got: &recorder{}}
+	if r.ropt.Root == nil {
+		r.ropt.Root = openRoot(r.dst)
+	}
+	// Items open their files through srcRoot later: it stays open until
+	// the test ends.
+	srcRoot := openRoot(r.src)
+	o := &outcome{sent: &recorder{}, got: &recorder{}}
 	r.sopt.Hooks = o.sent.hooks(r.sopt.Hooks)
 	r.ropt.Hooks = o.got.hooks(r.ropt.Hooks)
 
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
+	tb.Cleanup(cancel)
 	items := make(chan transfer.Item)
 	stop := make(chan struct{})
-	var root *os.Root
-	if r.items == nil {
-		// Items open their files through root later: keep it open
-		// until the transfer is over.
-		var err error
-		if root, err = os.OpenRoot(r.src); err != nil {
-			tb.Fatal(err)
-		}
-		defer root.Close()
-	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(items)
-		if r.items != nil {
-			for _, it := range r.items {
-				select {
-				case items <- it:
-				case <-stop:
-					return
-				}
-			}
-			return
-		}
 		for _, n := range r.names {
-			if !transfer.Walk(root, n, n, items, stop) {
+			if !transfer.Walk(srcRoot, n, n, items, stop) {
 				return
 			}
 		}
@@ -317,14 +308,19 @@ func (r run) do(tb testing.TB) outcome {
 		o.recv, o.recvErr = transfer.Receive(ctx, rcv, r.ropt)
 		rcv.Close()
 	})
-	o.send, o.sendErr = transfer.Send(ctx, snd, items, r.sopt)
-	close(stop)
-	snd.Close()
-	wg.Wait()
-	if ctx.Err() != nil {
-		tb.Fatalf("transfer did not finish within %v (send: %v, receive: %v)", testTimeout, o.sendErr, o.recvErr)
+	wg.Go(func() {
+		o.send, o.sendErr = transfer.Send(ctx, snd, items, r.sopt)
+		close(stop)
+		snd.Close()
+	})
+	return func() outcome {
+		tb.Helper()
+		wg.Wait()
+		if ctx.Err() != nil {
+			tb.Fatalf("transfer did not finish within %v (send: %v, receive: %v)", testTimeout, o.sendErr, o.recvErr)
+		}
+		return *o
 	}
-	return o
 }
 
 // mustSucceed fails the test unless both sides ended the session cleanly.
