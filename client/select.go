@@ -78,7 +78,11 @@ func compile(r Rule) (compiled, error) {
 	c := compiled{rule: r}
 	p := r.Pattern
 	bad := func(why string) (compiled, error) {
-		return compiled{}, fmt.Errorf("client: pattern %q: %s", r.Pattern, why)
+		kind := "exclude"
+		if r.Include {
+			kind = "include"
+		}
+		return compiled{}, fmt.Errorf("client: %s pattern %q %s", kind, r.Pattern, why)
 	}
 	if strings.HasSuffix(p, "/") {
 		c.dirOnly = true
@@ -102,7 +106,7 @@ func compile(r Rule) (compiled, error) {
 			}
 		default:
 			if _, err := path.Match(e, ""); err != nil {
-				return bad("malformed (an unclosed [, a bad range or a trailing \\)")
+				return bad("is malformed (an unclosed [, a bad range or a trailing backslash)")
 			}
 		}
 		c.elems = append(c.elems, e)

@@ -1,6 +1,7 @@
 // Command xfer sends, fetches and lists files on an xferd daemon, and
-// makes and inspects the keys and hashes xfer uses. See the README for the
-// full command-line contract, JSON events and exit codes.
+// makes and inspects the keys and hashes xfer uses. docs/cli.md documents
+// the commands and flags; docs/json.md the --json events and the exit
+// codes.
 package main
 
 import (
@@ -22,22 +23,44 @@ import (
 	"xfer/protocol"
 )
 
-// Exit codes; the README documents them.
+// Exit codes, part of the machine interface (docs/json.md lists them
+// too). They never change meaning; new failures get new codes.
 const (
-	exitOK          = 0
-	exitError       = 1 // anything not listed below
-	exitUsage       = 2
-	exitConnection  = 3
-	exitAuth        = 4
-	exitPermission  = 5
-	exitPartial     = 6
-	exitNotFound    = 7
+	// exitOK: every file arrived verified (or was already up to date),
+	// or a listing or dry run found no problem.
+	exitOK = 0
+	// exitError: any failure not listed below (a local I/O error, a
+	// file list that cannot be read, a protocol violation, a bug).
+	exitError = 1
+	// exitUsage: bad flags or arguments, a malformed --exclude or
+	// --include pattern, a --files-from file that cannot be opened, a
+	// destination the daemon rejects as a path (bad_path, exists).
+	exitUsage = 2
+	// exitConnection: the daemon could not be reached, the handshake
+	// failed, or the connection kept dropping after --retries attempts;
+	// also a daemon that is busy or shutting down.
+	exitConnection = 3
+	// exitAuth: the daemon does not authorize our key, or its host key
+	// is unknown (without --accept-new-host) or changed.
+	exitAuth = 4
+	// exitPermission: the daemon's policy refused the operation
+	// (read-only, write-only, no-overwrite).
+	exitPermission = 5
+	// exitPartial: some files failed and the others arrived; each
+	// failed file has its own error line (a file_error event with
+	// --json). Sources skipped as symlinks or special files do not count.
+	exitPartial = 6
+	// exitNotFound: a remote path (get, ls) does not exist.
+	exitNotFound = 7
+	// exitInterrupted: SIGINT or SIGTERM; partial files are kept for
+	// resuming.
 	exitInterrupted = 130
 )
 
 const usage = `usage:
   xfer keygen [-i FILE] [-C COMMENT]       make an identity (FILE, FILE.pub)
   xfer send [flags] SRC... DEST            upload files and directories
+  xfer send --files-from FILE [flags] DEST upload the paths listed in FILE
   xfer get  [flags] SRC... LOCAL_DEST      download files and directories
   xfer ls   [flags] ADDR                   list a remote directory
   xfer hash FILE...                        print BLAKE2b file roots

@@ -38,6 +38,16 @@ func transferCmd(ctx context.Context, cmd string, args []string, stdin io.Reader
 	streams := fs.Int("streams", 0, "QUIC data streams (default 4)")
 	long := fs.Bool("l", false, "ls: long form")
 	withRoot := fs.Bool("hash", false, "ls: add each file's BLAKE2b root")
+	// Selection (send only).
+	filesFrom := fs.String("files-from", "", "send: read the sources from `FILE` (- for stdin), one path per line, relative to the current directory")
+	var nul, dryRun bool
+	fs.BoolVar(&nul, "0", false, "send: the --files-from list is NUL-separated (find -print0)")
+	fs.BoolVar(&nul, "from0", false, "send: the --files-from list is NUL-separated (find -print0)")
+	fs.BoolVar(&dryRun, "n", false, "send: print what would be sent or excluded, and why; send nothing")
+	fs.BoolVar(&dryRun, "dry-run", false, "send: print what would be sent or excluded, and why; send nothing")
+	var rules []client.Rule
+	fs.Var(ruleFlag{&rules, false}, "exclude", "send: leave out paths matching `PATTERN` (repeatable; the first matching --exclude or --include wins)")
+	fs.Var(ruleFlag{&rules, true}, "include", "send: send paths matching `PATTERN` even if a later --exclude matches (repeatable)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return usageErr(stderr, err, "")
@@ -46,21 +56,56 @@ func transferCmd(ctx context.Context, cmd string, args []string, stdin io.Reader
 	if err != nil {
 		return usageErr(stderr, nil, err.Error())
 	}
+	selecting := *filesFrom != "" || nul || dryRun || len(rules) > 0
 	switch {
+	case cmd != "send" && selecting:
+		return usageErr(stderr, nil, "--files-from, -0, --exclude, --include and --dry-run are send flags")
+	case nul && *filesFrom == "":
+		return usageErr(stderr, nil, "-0 (--from0) needs --files-from")
 	case cmd == "ls" && len(pos) != 1:
 		return usageErr(stderr, nil, "ls needs exactly one ADDR")
-	case cmd != "ls" && len(pos) < 2:
+	case *filesFrom != "" && len(pos) != 1:
+		return usageErr(stderr, nil, "with --files-from, send takes only the destination (the list names the sources)")
+	case cmd != "ls" && *filesFrom == "" && len(pos) < 2:
 		return usageErr(stderr, nil, cmd+" needs at least one source and a destination")
 	}
-	id, created, err := crypto.LoadOrCreateIdentity(idFile, defaultComment())
-	if err != nil {
-		ui.PrintError(stderr, "xfer", err, "")
-		return exitError
+	var filter *client.Filter
+	if len(rules) > 0 {
+		if filter, err = client.NewFilter(rules...); err != nil {
+			return usageErr(stderr, nil, err.Error())
+		}
 	}
-	if created && !quiet {
-		fmt.Fprintf(stderr, "xfer: created a new identity %s (%s); the daemon must list %s in its authorized_keys\n", idFile, id.Public.Fingerprint(), idFile+".pub")
+	var list *client.FileList
+	if *filesFrom != "" {
+		list = &client.FileList{R: stdin, NUL: nul}
+		if *filesFrom != "-" {
+			f, err := os.Open(*filesFrom)
+			if err != nil {
+				ui.PrintError(stderr, "xfer", fmt.Errorf("--files-from: %w", err), "")
+				return exitUsage
+			}
+			defer f.Close()
+			list.R = f
+		}
+	}
+	// A dry run touches nothing: it neither needs nor creates an
+	// identity.
+	var id *crypto.Identity
+	if !dryRun {
+		var created bool
+		id, created, err = crypto.LoadOrCreateIdentity(idFile, defaultComment())
+		if err != nil {
+			ui.PrintError(stderr, "xfer", err, "")
+			return exitError
+		}
+		if created && !quiet {
+			fmt.Fprintf(stderr, "xfer: created a new identity %s (%s); the daemon must list %s in its authorized_keys\n", idFile, id.Public.Fingerprint(), idFile+".pub")
+		}
 	}
 	opt := client.Options{
+		Filter:         filter,
+		FilesFrom:      list,
+		DryRun:         dryRun,
 		Identity:       id,
 		KnownHostsFile: *known,
 		AcceptNewHost:  *acceptNew,
@@ -74,7 +119,9 @@ func transferCmd(ctx context.Context, cmd string, args []string, stdin io.Reader
 	if *retries <= 0 {
 		opt.Retries = -1
 	}
-	if f, ok := stdin.(*os.File); ok && ui.IsTerminal(f) && isTerm(stderr) {
+	// Ask about an unknown host key on the terminal, unless stdin
+	// carries the file list.
+	if f, ok := stdin.(*os.File); ok && ui.IsTerminal(f) && isTerm(stderr) && *filesFrom != "-" {
 		opt.ConfirmHost = confirmHost(stdin, stderr)
 	}
 	var rep ui.Reporter
@@ -85,6 +132,10 @@ func transferCmd(ctx context.Context, cmd string, args []string, stdin io.Reader
 	switch {
 	case *jsonOut:
 		rep = ui.NewJSON(stdout)
+	case dryRun && quiet:
+		rep = &dryRunText{w: stdout, rest: ui.NewText(stderr, false, ui.ErrorsOnly()), quiet: true}
+	case dryRun:
+		rep = &dryRunText{w: stdout, rest: ui.NewText(stderr, verbose), verbose: verbose}
 	case quiet:
 		rep = ui.NewText(stderr, false, ui.ErrorsOnly())
 	case isTerm(stderr) && !verbose:
@@ -110,6 +161,9 @@ func transferCmd(ctx context.Context, cmd string, args []string, stdin io.Reader
 		return exitOK
 	}
 	srcs, dest := pos[:len(pos)-1], pos[len(pos)-1]
+	if len(srcs) == 0 {
+		srcs = nil // the file list names them
+	}
 	if cmd == "send" {
 		_, err = client.Send(ctx, opt, srcs, dest)
 	} else {
@@ -120,6 +174,20 @@ func transferCmd(ctx context.Context, cmd string, args []string, stdin io.Reader
 		return report(stderr, err)
 	}
 	return exitOK
+}
+
+// ruleFlag collects --exclude and --include patterns, in command-line
+// order: the first rule that matches a path decides.
+type ruleFlag struct {
+	rules   *[]client.Rule
+	include bool
+}
+
+func (f ruleFlag) String() string { return "" }
+
+func (f ruleFlag) Set(p string) error {
+	*f.rules = append(*f.rules, client.Rule{Pattern: p, Include: f.include})
+	return nil
 }
 
 func isTerm(w io.Writer) bool {
