@@ -55,11 +55,9 @@ const (
 	// When the link is the bottleneck, back-off skips 4, 8, 16, 32 chunks.
 	linkBackoffFirst = 4
 	linkBackoffMax   = 32
-	// When the CPU is the bottleneck, one chunk in sampleEvery is a sample;
-	// the others are tried only when the latest sample saved at least
-	// 1/sampleGoodDiv of its size (25%).
-	sampleEvery   = 8
-	sampleGoodDiv = 4
+	// When the CPU is the bottleneck, only one chunk in sampleEvery is
+	// tried (a sample that keeps LZ4's output honest for the next switch).
+	sampleEvery = 16
 )
 
 // Link states set by SetLinkBound.
@@ -94,11 +92,11 @@ const (
 //     incompressible data for shorter periods: after 4 consecutive
 //     failures it skips 4 chunks, then 8, 16, up to 32.
 //   - CPU-bound (SetLinkBound(false)): compression competes with hashing
-//     and sealing for CPU, so only one chunk in 8 (a sample; the first
-//     chunk after the switch is one) is always tried. The others are tried
-//     only when the most recent sample saved at least 25%; until the first
-//     sample after the switch has been compressed they go raw. The
-//     consecutive-failure back-off does not apply in this state.
+//     and sealing for CPU and saves nothing the link needs (LZ4 costs about
+//     2.5 s per GiB of text on one core, more than hashing), so only one
+//     chunk in 16 (a sample; the first chunk after the switch is one) is
+//     tried and the others go raw. The consecutive-failure back-off does
+//     not apply in this state.
 //
 // Every change of state clears the back-off. Any tried chunk that saves
 // at least 1/16 is sent compressed, sample or not. SetLinkBound has no
@@ -116,8 +114,7 @@ type Policy struct {
 	level atomic.Int32 // skip periods since the last success
 	skip  atomic.Int64 // chunks still to skip
 
-	calls      atomic.Uint64 // chunks seen in the CPU-bound state
-	sampleGood atomic.Bool   // latest sample saved at least 25%
+	calls atomic.Uint64 // chunks seen in the CPU-bound state
 }
 
 // NewPolicy returns the policy of one file.
@@ -140,7 +137,6 @@ func (p *Policy) SetLinkBound(bound bool) {
 		return
 	}
 	p.calls.Store(0)
-	p.sampleGood.Store(false)
 	p.resetBackoff(true)
 }
 
@@ -164,7 +160,7 @@ func (p *Policy) resetBackoff(newGen bool) {
 // decision is what the policy says about one chunk.
 type decision struct {
 	try    bool
-	sample bool   // CPU-bound sample: its result decides for the others
+	sample bool   // CPU-bound sample
 	gen    uint32 // back-off generation the chunk was tried in
 	link   int32
 }
@@ -183,7 +179,7 @@ func (p *Policy) decide() decision {
 		if (p.calls.Add(1)-1)%sampleEvery == 0 {
 			return decision{try: true, sample: true, link: link}
 		}
-		return decision{try: p.sampleGood.Load(), link: link}
+		return decision{link: link}
 	}
 	for {
 		n := p.skip.Load()
@@ -205,9 +201,6 @@ func (p *Policy) report(d decision, raw, packed int) {
 	}
 	ok := packed > 0
 	if d.link == cpuBound {
-		if d.sample {
-			p.sampleGood.Store(ok && packed <= raw-raw/sampleGoodDiv)
-		}
 		return
 	}
 	if ok {

@@ -75,6 +75,7 @@ type sender struct {
 	once    sync.Once
 	stats   Stats
 	statsMu sync.Mutex
+	mon     *linkMonitor
 }
 
 // Send offers items to the receiver on c and sends what it accepts. It
@@ -103,6 +104,8 @@ func Send(ctx context.Context, c *Conn, items <-chan Item, opt SendOptions) (Sta
 	}
 	stop := context.AfterFunc(ctx, func() { s.fail(ctx.Err()) })
 	defer stop()
+	s.mon = newLinkMonitor(opt.Workers)
+	defer s.mon.close()
 
 	go s.controlLoop()
 	var wg sync.WaitGroup

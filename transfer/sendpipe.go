@@ -3,6 +3,7 @@ package transfer
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"xfer/chunk"
 	"xfer/crypto"
@@ -93,6 +94,9 @@ func (s *sender) sendChunk(enc *chunk.Encoder, hdrp, aadp *[]byte, j job) {
 	if f.abort.Load() != nil || s.failure() != nil {
 		return
 	}
+	if bound, known := s.mon.hint(); known {
+		f.policy.SetLinkBound(bound)
+	}
 	codec, payload := enc.Encode(f.policy, j.index, raw)
 	if codec != protocol.CodecRaw {
 		copy(raw, payload) // compressed data replaces the raw data in place
@@ -121,7 +125,10 @@ func (s *sender) sendChunk(enc *chunk.Encoder, hdrp, aadp *[]byte, j job) {
 	aad := append(append((*aadp)[:0], hdr...), f.mhash[:]...)
 	*aadp = aad
 	ct := f.aead.Seal(pt[:0], j.index, last, pt, aad)
-	if err := s.c.s.WriteFrame(hdr, ct); err != nil {
+	t0 := time.Now()
+	err = s.c.s.WriteFrame(hdr, ct)
+	s.mon.blocked.Add(int64(time.Since(t0)))
+	if err != nil {
 		s.fail(fmt.Errorf("transfer: sending chunk: %w", err))
 		return
 	}

@@ -19,7 +19,8 @@ import (
 type tcpSession struct {
 	conn net.Conn
 
-	wmu sync.Mutex // serializes record writes
+	wmu  sync.Mutex // serializes record writes
+	werr error      // first write error; sticky, a record may be cut short
 
 	msgs    chan []byte
 	frames  chan *Frame
@@ -65,6 +66,13 @@ func DialTCP(addr string, timeout time.Duration) (Session, error) {
 
 func (s *tcpSession) readLoop() {
 	defer close(s.done)
+	defer func() {
+		select {
+		case <-s.closing:
+			s.rerr = ErrClosed
+		default:
+		}
+	}()
 	r := bufio.NewReaderSize(s.conn, 256<<10)
 	var hdr [protocol.ChunkHeaderSize]byte
 	for {
@@ -133,8 +141,7 @@ func (s *tcpSession) readLoop() {
 	}
 }
 
-// readErr turns a clean EOF in the middle of nothing into io.EOF and
-// anything else into itself.
+// readErr names a connection that closed in the middle of a record.
 func readErr(err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("transport: connection closed mid-record: %w", err)
@@ -182,7 +189,22 @@ func (s *tcpSession) WriteMessage(b []byte) error {
 	copy(rec[3:], b)
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if s.werr != nil {
+		return s.werr
+	}
 	_, err := s.conn.Write(rec)
+	return s.writeFailed(err)
+}
+
+// writeFailed makes a write error sticky and closes the connection: a
+// record cut short would make the peer misread everything after it.
+// Called with wmu held.
+func (s *tcpSession) writeFailed(err error) error {
+	if err == nil {
+		return nil
+	}
+	s.werr = err
+	s.conn.Close()
 	return err
 }
 
@@ -190,11 +212,17 @@ func (s *tcpSession) WriteFrame(hdr, ct []byte) error {
 	if len(hdr) != protocol.ChunkHeaderSize || hdr[0] != protocol.FrameChunk {
 		return errors.New("transport: malformed chunk header")
 	}
+	if n := binary.BigEndian.Uint32(hdr[protocol.ChunkHeaderSize-4:]); int(n) != len(ct) {
+		return fmt.Errorf("transport: header announces %d ciphertext bytes, frame has %d", n, len(ct))
+	}
 	bufs := net.Buffers{hdr, ct}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if s.werr != nil {
+		return s.werr
+	}
 	_, err := bufs.WriteTo(s.conn)
-	return err
+	return s.writeFailed(err)
 }
 
 func (s *tcpSession) Binding() []byte { return nil }

@@ -37,7 +37,8 @@ type Session interface {
 	// (a TLS exporter value on QUIC, nil on TCP).
 	Binding() []byte
 	// SetDeadline bounds every pending and future read and write; the
-	// zero time removes it.
+	// zero time removes it. A deadline that expires fails the session
+	// for good (a record may have been cut short).
 	SetDeadline(t time.Time) error
 	// RemoteAddr is the peer's address.
 	RemoteAddr() net.Addr

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -120,21 +121,28 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// TestQUICLossyLink sends 64 MiB through a path with 1% loss in each
-// direction and 20 ms of added one-way delay.
+// TestQUICLossyLink sends data through a path with 1% loss in each
+// direction and 20 ms of added one-way delay: 8 MiB by default, the
+// issue's 64 MiB with XFER_LONG_TESTS=1. quic-go's congestion control
+// settles near 0.6 MB/s on such a path (about 25 KB window at 41 ms RTT),
+// so 64 MiB takes about two minutes: too long for every CI run.
 func TestQUICLossyLink(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
-		t.Skip("moves 64 MiB over a simulated lossy path; takes tens of seconds")
+		t.Skip("moves data over a simulated lossy path; takes tens of seconds")
+	}
+	mib := 8
+	if os.Getenv("XFER_LONG_TESTS") != "" {
+		mib = 64
 	}
 	client, server, proxy := lossyPair(t, netsim.UDPConfig{Delay: 20 * time.Millisecond, Loss: 0.01, Seed: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	start := time.Now()
-	sendFrames(ctx, t, client, server, 64, 1<<20)
+	sendFrames(ctx, t, client, server, mib, 1<<20)
 	st := proxy.Stats()
-	t.Logf("64 MiB in %v (%.1f MB/s); %d datagrams forwarded, %d dropped",
-		time.Since(start).Round(time.Millisecond), 64*(1<<20)/time.Since(start).Seconds()/1e6, st.Forwarded, st.Dropped)
+	t.Logf("%d MiB in %v (%.1f MB/s); %d datagrams forwarded, %d dropped", mib,
+		time.Since(start).Round(time.Millisecond), float64(mib<<20)/time.Since(start).Seconds()/1e6, st.Forwarded, st.Dropped)
 	if st.Dropped == 0 {
 		t.Fatal("the proxy dropped nothing")
 	}
