@@ -36,6 +36,19 @@ func mountTmpfs(t *testing.T, mib int) string {
 	return dir
 }
 
+// leftAfterFailure returns the chunks a failed file's journal holds (none
+// when there is no journal).
+func leftAfterFailure(t *testing.T, dest string) map[uint64]bool {
+	t.Helper()
+	part, jrn := partialOf(dest)
+	var held map[uint64]bool
+	if exists(jrn) {
+		held = journalChunks(t, jrn)
+	}
+	t.Logf("after the failure: partial %v, %d chunks in the journal", exists(part), len(held))
+	return held
+}
+
 func remountTmpfs(t *testing.T, dir string, mib int) {
 	t.Helper()
 	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_REMOUNT, fmt.Sprintf("size=%dm", mib)); err != nil {
@@ -72,6 +85,7 @@ func checkNoSpace(t *testing.T, r transfer.FileResult, size int) {
 	if m == nil {
 		t.Fatalf("message %q does not say how much space is needed", r.Err)
 	}
+	t.Logf("%s", r.Err)
 	if n, _ := strconv.ParseUint(m[1], 10, 64); n == 0 || n > uint64(size) {
 		t.Errorf("message %q: %d bytes needed for a file of %d", r.Err, n, size)
 	}
@@ -81,49 +95,72 @@ func checkNoSpace(t *testing.T, r transfer.FileResult, size int) {
 // fails with CodeNoSpace and leaves nothing at its destination; once space
 // is freed the same send completes, resuming what a partial holds.
 func TestNoSpace(t *testing.T) {
-	const size = 16 << 20
+	const big, size = 16 << 20, 4 << 20
 	mtime := time.Unix(1_710_000_000, 0)
 	for _, kind := range transports {
 		t.Run(kind, func(t *testing.T) {
-			t.Run("filler-deleted", func(t *testing.T) {
-				mnt := mountTmpfs(t, 24)
-				filler := filepath.Join(mnt, "filler")
-				if err := os.WriteFile(filler, make([]byte, 12<<20), 0o600); err != nil {
-					t.Fatal(err)
-				}
+			t.Parallel()
+			t.Run("too-big-then-remount", func(t *testing.T) {
+				mnt := mountTmpfs(t, 8)
 				src := t.TempDir()
-				data := randomData(21, size)
+				data := randomData(21, big)
 				writeFile(t, filepath.Join(src, "big"), data, 0o644, mtime)
 
 				o := run{kind: kind, src: src, names: []string{"big"}, dst: mnt}.do(t)
 				o.mustSucceed(t)
 				for _, rec := range []*recorder{o.sent, o.got} {
-					checkNoSpace(t, rec.result(t, "big"), size)
+					checkNoSpace(t, rec.result(t, "big"), big)
 				}
 				mustNotExist(t, filepath.Join(mnt, "big"))
-				part, jrn := partialOf(filepath.Join(mnt, "big"))
-				var held map[uint64]bool
-				if exists(jrn) {
-					held = journalChunks(t, jrn)
-				}
-				t.Logf("after the failure: partial %v, %d chunks in the journal", exists(part), len(held))
+				held := leftAfterFailure(t, filepath.Join(mnt, "big"))
 
-				if err := os.Remove(filler); err != nil {
-					t.Fatal(err)
-				}
+				remountTmpfs(t, mnt, 24)
 				o = run{kind: kind, src: src, names: []string{"big"}, dst: mnt}.do(t)
 				o.mustSucceed(t)
 				checkFile(t, filepath.Join(mnt, "big"), data, 0o644, mtime)
 				noLeftovers(t, mnt)
-				if r := o.sent.result(t, "big"); r.Err != nil || r.ResumedBytes != heldBytes(size, held) {
+				if r := o.sent.result(t, "big"); r.Err != nil || r.ResumedBytes != heldBytes(big, held) {
+					t.Errorf("result %+v, want %d bytes resumed", r, heldBytes(big, held))
+				}
+			})
+
+			t.Run("filler-deleted", func(t *testing.T) {
+				mnt := mountTmpfs(t, 8)
+				filler := filepath.Join(mnt, "filler")
+				if err := os.WriteFile(filler, make([]byte, 6<<20), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				src := t.TempDir()
+				data := randomData(25, size)
+				writeFile(t, filepath.Join(src, "f"), data, 0o644, mtime)
+
+				o := run{kind: kind, src: src, names: []string{"f"}, dst: mnt}.do(t)
+				o.mustSucceed(t)
+				for _, rec := range []*recorder{o.sent, o.got} {
+					checkNoSpace(t, rec.result(t, "f"), size)
+				}
+				mustNotExist(t, filepath.Join(mnt, "f"))
+				held := leftAfterFailure(t, filepath.Join(mnt, "f"))
+
+				if err := os.Remove(filler); err != nil {
+					t.Fatal(err)
+				}
+				o = run{kind: kind, src: src, names: []string{"f"}, dst: mnt}.do(t)
+				o.mustSucceed(t)
+				checkFile(t, filepath.Join(mnt, "f"), data, 0o644, mtime)
+				noLeftovers(t, mnt)
+				if r := o.sent.result(t, "f"); r.Err != nil || r.ResumedBytes != heldBytes(size, held) {
 					t.Errorf("result %+v, want %d bytes resumed", r, heldBytes(size, held))
 				}
 			})
 
 			t.Run("filled-mid-transfer", func(t *testing.T) {
 				// The partial's space is reserved up front; the disk then
-				// fills up under the transfer, so the journal cannot grow.
-				mnt := mountTmpfs(t, 24)
+				// fills up under the transfer, so the journal cannot grow
+				// past its first page (93 records of 44 bytes): the file
+				// has more chunks than that.
+				const size = 8 << 20
+				mnt := mountTmpfs(t, 12)
 				src := t.TempDir()
 				data := randomData(24, size)
 				writeFile(t, filepath.Join(src, "big"), data, 0o644, mtime)
@@ -163,7 +200,7 @@ func TestNoSpace(t *testing.T) {
 			})
 
 			t.Run("partial-kept-remount-bigger", func(t *testing.T) {
-				mnt := mountTmpfs(t, 24)
+				mnt := mountTmpfs(t, 6)
 				src := t.TempDir()
 				data := randomData(22, size)
 				other := randomData(23, size)
@@ -181,7 +218,7 @@ func TestNoSpace(t *testing.T) {
 					t.Fatal("the first file's partial is gone")
 				}
 
-				remountTmpfs(t, mnt, 64)
+				remountTmpfs(t, mnt, 16)
 				o = run{kind: kind, src: src, names: []string{"big", "other"}, dst: mnt}.do(t)
 				o.mustSucceed(t)
 				checkFile(t, filepath.Join(mnt, "big"), data, 0o644, mtime)
