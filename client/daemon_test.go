@@ -29,6 +29,11 @@ type testDaemon struct {
 // newDaemon starts a daemon serving root; an empty root means a new
 // temporary directory, removed by Close.
 func newDaemon(root string) (*testDaemon, error) {
+	return newDaemonPolicy(root, crypto.KeyOptions{})
+}
+
+// newDaemonPolicy is newDaemon with a policy for the client's key.
+func newDaemonPolicy(root string, policy crypto.KeyOptions) (*testDaemon, error) {
 	d := &testDaemon{Root: root, served: make(chan struct{})}
 	if root == "" {
 		tmp, err := os.MkdirTemp("", "xferd-")
@@ -48,7 +53,7 @@ func newDaemon(root string) (*testDaemon, error) {
 	d.srv, err = server.New(server.Config{
 		Root:           d.Root,
 		HostKey:        hostKey,
-		AuthorizedKeys: []crypto.AuthorizedKey{{Key: id.Public}},
+		AuthorizedKeys: []crypto.AuthorizedKey{{Key: id.Public, Options: policy}},
 		PartialExpiry:  -1,
 		Logger:         slog.New(slog.DiscardHandler),
 	})

@@ -190,8 +190,7 @@ func ExampleList() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	slices.SortFunc(ents, func(a, b client.ListEntry) int { return strings.Compare(a.Name, b.Name) })
-	for _, e := range ents {
+	for _, e := range ents { // sorted by name
 		fmt.Println(strings.TrimSpace(fmt.Sprintf("%-4s %-6s %d %s %.16s", e.Type, e.Name, e.Size, e.Mode, e.Root)))
 	}
 	// Output:

@@ -52,11 +52,7 @@ func Get(ctx context.Context, o Options, srcs []string, dest string) (*Summary, 
 		return nil, &Error{Kind: KindUsage, Err: err}
 	}
 	base, rename := dest, ""
-	if into {
-		if err := os.MkdirAll(dest, 0o755); err != nil {
-			return nil, &Error{Kind: KindUsage, Err: err}
-		}
-	} else {
+	if !into {
 		abs, err := filepath.Abs(dest)
 		if err != nil {
 			return nil, &Error{Kind: KindUsage, Err: err}
@@ -66,23 +62,49 @@ func Get(ctx context.Context, o Options, srcs []string, dest string) (*Summary, 
 			return nil, errorf(KindUsage, "", "get: destination name %q: %v", rename, err)
 		}
 	}
-	root, err := os.OpenRoot(base)
-	if err != nil {
-		return nil, errorf(KindUsage, "", "get: destination: %v", err)
+	// The destination directory is created only once the daemon has
+	// accepted the request: a refused get leaves nothing behind.
+	var root *os.Root
+	defer func() {
+		if root != nil {
+			root.Close()
+		}
+	}()
+	openRoot := func() error {
+		if root != nil {
+			return nil
+		}
+		if into {
+			if err := os.MkdirAll(dest, 0o755); err != nil {
+				return &Error{Kind: KindUsage, Err: err}
+			}
+		}
+		var err error
+		if root, err = os.OpenRoot(base); err != nil {
+			return errorf(KindUsage, "", "get: destination: %v", err)
+		}
+		return nil
 	}
-	defer root.Close()
+	if !into {
+		if err := openRoot(); err != nil {
+			return nil, err
+		}
+	}
 	hello := &protocol.Hello{Op: protocol.OpGet, ChunkSize: o.ChunkSize, Paths: paths}
 	if o.NoResume {
 		hello.Flags |= protocol.HelloNoResume
 	}
 	r := newRun(&o)
 	locks := &transfer.LockSet{}
-	err = r.loop(ctx, func(attempt int) error {
+	err := r.loop(ctx, func(attempt int) error {
 		s, err := o.open(ctx, a, hello)
 		if err != nil {
 			return err
 		}
 		defer s.conn.Close()
+		if err := openRoot(); err != nil {
+			return err
+		}
 		_, err = transfer.Receive(ctx, s.conn, transfer.ReceiveOptions{
 			Root:      root,
 			Base:      ".",

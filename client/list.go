@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"xfer/address"
@@ -14,8 +16,9 @@ import (
 // daemon adds each file's BLAKE2b file root (cached by size and mtime on
 // its side). Entry names are checked: a daemon cannot smuggle a path, NUL
 // or "..". Names may still hold terminal control characters; escape them
-// before printing (cmd/xfer does). Of the events, List only sends
-// *Reconnect (no progress, no summary).
+// before printing (cmd/xfer does). Entries are sorted by name (byte
+// order), as ls sorts them. Of the events, List only sends *Reconnect
+// (no progress, no summary).
 func List(ctx context.Context, o Options, addr string, withRoot bool) ([]ListEntry, error) {
 	if err := o.sendOnly("ls"); err != nil {
 		return nil, err
@@ -66,6 +69,7 @@ func List(ctx context.Context, o Options, addr string, withRoot bool) ([]ListEnt
 	if err != nil {
 		return nil, err
 	}
+	slices.SortFunc(out, func(a, b ListEntry) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 

@@ -20,6 +20,9 @@ type run struct {
 	retry    int             // files failed with a transient error this attempt
 	lastTry  bool
 	sum      Summary
+	// The failures: the first one, and whether they had different codes.
+	firstFail transfer.FileResult
+	mixed     bool
 }
 
 func newRun(o *Options) *run {
@@ -70,6 +73,11 @@ func (r *run) file(res transfer.FileResult) {
 		// Symlinks and special files are reported and skipped, as
 		// rsync does without -l; they do not fail the run.
 	case res.Err != nil:
+		if r.sum.Failed == 0 {
+			r.firstFail = res
+		} else if res.Code() != r.firstFail.Code() {
+			r.mixed = true
+		}
 		r.sum.Failed++
 	case res.Dir:
 		r.mu.Unlock()
@@ -147,16 +155,39 @@ func (r *run) kept() uint64 {
 	return r.em.done
 }
 
-// finish emits the summary and returns the operation's error: err, or a
-// KindPartial error when some files failed.
+// finish emits the summary and returns the operation's error: err, or,
+// when files failed, an error of kind:
+//
+//   - KindNotFound or KindPermission when no file arrived and every
+//     failure was not_found, or every one permission_denied;
+//   - KindPartial otherwise.
+//
+// A KindNotFound or KindPermission error names the first failure.
 func (r *run) finish(err error) (*Summary, error) {
 	r.mu.Lock()
 	s := r.sum
+	first, mixed := r.firstFail, r.mixed
 	r.mu.Unlock()
 	s.V, s.Event = SchemaVersion, "summary"
 	s.DurationS = time.Since(r.start).Seconds()
 	if err == nil && s.Failed > 0 {
-		err = errorf(KindPartial, "", "%d of %d files failed", s.Failed, s.Failed+s.Files)
+		kind := KindPartial
+		if s.Files == 0 && !mixed {
+			switch first.Code() {
+			case protocol.CodeNotFound:
+				kind = KindNotFound
+			case protocol.CodePermissionDenied:
+				kind = KindPermission
+			}
+		}
+		switch {
+		case kind != KindPartial && s.Failed == 1:
+			err = &Error{Kind: kind, Err: first.Err}
+		case kind != KindPartial:
+			err = errorf(kind, "", "%d of %d files failed, the first with: %v", s.Failed, s.Failed, first.Err)
+		default:
+			err = errorf(kind, "", "%d of %d files failed", s.Failed, s.Failed+s.Files)
+		}
 	}
 	s.OK = err == nil
 	r.em.emit(&s)

@@ -155,7 +155,11 @@ func transferCmd(ctx context.Context, cmd string, args []string, stdin io.Reader
 			if *jsonOut {
 				ui.NewJSON(stdout).Event(&ents[i])
 			} else {
-				fmt.Fprintln(stdout, ui.FormatEntry(&ents[i], *long))
+				line := ui.FormatEntry(&ents[i], *long)
+				if !*long && ents[i].Root != "" {
+					line += "  " + ui.Escape(ents[i].Root) // --hash without -l
+				}
+				fmt.Fprintln(stdout, line)
 			}
 		}
 		return exitOK
