@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -94,6 +95,11 @@ func params(dir, tr string) testscript.Params {
 			env.Setenv("USER", "tester")
 			env.Setenv("TZ", "UTC")
 			env.Setenv("TRANSPORT", tr)
+			// Race-enabled binaries sleep 1 s at exit by default; the
+			// scripts run hundreds of them.
+			if g := os.Getenv("GORACE"); !strings.Contains(g, "atexit_sleep_ms") {
+				env.Setenv("GORACE", strings.TrimSpace(g+" atexit_sleep_ms=0"))
+			}
 			if tr != "" {
 				env.Setenv("SCHEME", tr+"://")
 			}
