@@ -13,7 +13,7 @@ const (
 	HandshakeTimeout = 10 * time.Second
 	// MaxOpenWindow is how many Dir and Open messages a sender may have
 	// unanswered (no Done or Error yet).
-	MaxOpenWindow = 64
+	MaxOpenWindow = 256
 )
 
 // HelloInto asks the receiver to put the sources into the destination

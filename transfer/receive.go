@@ -92,6 +92,8 @@ type receiver struct {
 	fatalE  error
 	once    sync.Once
 	touched map[string]bool // directories whose entries changed, to fsync
+	dcache  *dirCache
+	batch   *installBatch
 }
 
 // Receive receives files on c into opt.Root until the sender's Finish (it
@@ -117,7 +119,9 @@ func Receive(ctx context.Context, c *Conn, opt ReceiveOptions) (Stats, error) {
 		frames:  make(chan frameJob, opt.Workers),
 		fatal:   make(chan struct{}),
 		touched: make(map[string]bool),
+		dcache:  newDirCache(opt.Root),
 	}
+	r.batch = &installBatch{r: r}
 	stop := context.AfterFunc(ctx, func() { r.fail(ctx.Err()) })
 	defer stop()
 
@@ -136,7 +140,9 @@ func Receive(ctx context.Context, c *Conn, opt ReceiveOptions) (Stats, error) {
 	<-frameDone
 	close(r.frames)
 	wg.Wait()
+	r.batch.flush() // verified files still get installed
 	r.abandonAll()
+	r.dcache.close()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.stats, err

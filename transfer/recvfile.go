@@ -26,9 +26,12 @@ type rfile struct {
 	id       uint32
 	open     protocol.Open
 	wirePath string
-	destRel  string
-	partRel  string
-	jrnRel   string
+	destRel  string   // destination, relative to the receiver's root
+	dirRel   string   // its directory
+	dir      *os.Root // open on dirRel (from the receiver's dirCache)
+	name     string   // destination name in dir
+	partName string   // partial file in dir
+	jrnName  string   // journal in dir
 	mhash    [32]byte
 	aead     *crypto.ChunkAEAD
 	nchunks  uint64
@@ -94,7 +97,7 @@ func (r *receiver) prepare(m *protocol.Open) (*rfile, error) {
 	part, jrn := PartialNames(name)
 	rf := &rfile{
 		id: m.ID, open: *m, wirePath: m.Path, destRel: rel,
-		partRel: path.Join(dir, part), jrnRel: path.Join(dir, jrn),
+		dirRel: dir, name: name, partName: part, jrnName: jrn,
 		nchunks: chunk.Count(m.Size, m.ChunkSize), start: time.Now(),
 	}
 	if !r.opt.Locks.TryLock(rel) {
@@ -104,15 +107,23 @@ func (r *receiver) prepare(m *protocol.Open) (*rfile, error) {
 	defer func() {
 		if !ok {
 			rf.closeFiles()
+			r.releaseDir(rf)
 			r.opt.Locks.Unlock(rel)
 		}
 	}()
-	if err := r.mkdirAll(dir); err != nil {
-		return nil, err
+	dr, err := r.dcache.acquire(dir)
+	if err != nil {
+		if err := r.mkdirAll(dir); err != nil {
+			return nil, err
+		}
+		if dr, err = r.dcache.acquire(dir); err != nil {
+			return nil, err
+		}
 	}
+	rf.dir = dr
 	// An existing destination may be the same file already.
 	existing := uint8(0)
-	if fi, err := r.opt.Root.Lstat(rel); err == nil {
+	if fi, err := dr.Lstat(name); err == nil {
 		switch {
 		case fi.IsDir():
 			return nil, protocol.Errorf(m.ID, protocol.CodeExists, "%s: destination is a directory", m.Path)
@@ -176,7 +187,7 @@ func (r *receiver) acceptExisting(rf *rfile, action uint8) {
 }
 
 func (r *receiver) hashExisting(rf *rfile) (crypto.Hash, error) {
-	f, err := r.opt.Root.Open(rf.destRel)
+	f, err := rf.dir.Open(rf.name)
 	if err != nil {
 		return crypto.Hash{}, err
 	}
@@ -188,17 +199,17 @@ func (r *receiver) hashExisting(rf *rfile) (crypto.Hash, error) {
 // partial (returning the chunks it holds and resumed=true) or starts a
 // fresh one, reserving its space when reserve is set.
 func (r *receiver) openPartial(rf *rfile, reserve bool) (held []protocol.HeldChunk, resumed bool, err error) {
-	root := r.opt.Root
+	root := rf.dir
 	// A partial is resumed unless the destination exists and must not be
 	// replaced (no-clobber): then the existing file decides.
 	if rf.nchunks > 1 && !(r.opt.NoClobber && !reserve) {
-		if jf, err := root.OpenFile(rf.jrnRel, os.O_RDWR, 0); err == nil {
+		if jf, err := root.OpenFile(rf.jrnName, os.O_RDWR, 0); err == nil {
 			j, hdr, recs, err := resume.Open(jf)
 			switch {
 			case errors.Is(err, resume.ErrBusy):
 				return nil, false, protocol.Errorf(rf.id, protocol.CodeBusy, "%s: busy: another transfer to this destination is in progress", rf.wirePath)
 			case err == nil && !r.opt.NoResume && hdr.Dest == rf.destRel && hdr.Size == rf.open.Size && hdr.ChunkSize == rf.open.ChunkSize:
-				if f, err := root.OpenFile(rf.partRel, os.O_RDWR, 0); err == nil {
+				if f, err := root.OpenFile(rf.partName, os.O_RDWR, 0); err == nil {
 					rf.f, rf.j = f, j
 					for _, rec := range recs {
 						if rec.Index < rf.nchunks && !rf.have[rec.Index] {
@@ -220,23 +231,23 @@ func (r *receiver) openPartial(rf *rfile, reserve bool) (held []protocol.HeldChu
 			// Stale, mismatched or unreadable: start over.
 		}
 	}
-	root.Remove(rf.jrnRel)
-	f, err := root.OpenFile(rf.partRel, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	root.Remove(rf.jrnName)
+	f, err := root.OpenFile(rf.partName, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, false, err
 	}
 	rf.f = f
-	r.touch(path.Dir(rf.partRel))
+	r.touch(rf.dirRel)
 	if reserve {
 		if err := r.reserve(rf); err != nil {
-			root.Remove(rf.partRel)
+			root.Remove(rf.partName)
 			return nil, false, err
 		}
 	}
 	if rf.nchunks > 1 {
 		// No O_TRUNC: Create truncates after taking the lock, so a
 		// journal held by another transfer is never wiped.
-		jf, err := root.OpenFile(rf.jrnRel, os.O_RDWR|os.O_CREATE, 0o600)
+		jf, err := root.OpenFile(rf.jrnName, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, false, err
 		}
@@ -252,7 +263,7 @@ func (r *receiver) openPartial(rf *rfile, reserve bool) (held []protocol.HeldChu
 		rf.tr = resume.NewTracker(rf.f, rf.j, resume.TrackerConfig{MaxBytes: r.opt.SyncBytes, MaxDelay: r.opt.SyncDelay})
 		// Make the new names durable, so a crash keeps what the journal
 		// will record.
-		if err := syncDir(root, path.Dir(rf.jrnRel)); err != nil {
+		if err := syncDir(root, "."); err != nil {
 			return nil, false, err
 		}
 	}
@@ -401,11 +412,19 @@ func (r *receiver) release(rf *rfile, discard bool) {
 	r.mu.Unlock()
 	rf.closeFiles()
 	if discard {
-		r.opt.Root.Remove(rf.partRel)
-		r.opt.Root.Remove(rf.jrnRel)
+		rf.dir.Remove(rf.partName)
+		rf.dir.Remove(rf.jrnName)
 	}
+	r.releaseDir(rf)
 	r.opt.Locks.Unlock(rf.destRel)
 	r.active.Done()
+}
+
+func (r *receiver) releaseDir(rf *rfile) {
+	if rf.dir != nil {
+		rf.dir = nil
+		r.dcache.release(rf.dirRel)
+	}
 }
 
 func (rf *rfile) closeFiles() {
@@ -588,37 +607,53 @@ func (r *receiver) finalize(rf *rfile) {
 		r.failFile(rf, protocol.Errorf(rf.id, protocol.CodeVerifyFailed, "%s: file root mismatch", rf.wirePath))
 		return
 	}
+	done := &protocol.Done{ID: rf.id, ResumedBytes: resumed, Root: [32]byte(root)}
+	res := FileResult{Path: rf.wirePath, Size: rf.open.Size, Root: root, ResumedBytes: resumed, WireBytes: wire}
+	if rf.tr == nil {
+		r.batch.add(rf, done, res) // small file: made durable with others
+		return
+	}
 	if err := r.install(rf); err != nil {
 		r.failFile(rf, toProtoError(rf.id, rf.wirePath, err))
 		return
 	}
+	r.installed(rf, done, res)
+}
+
+// installed answers Done for a file renamed into place.
+func (r *receiver) installed(rf *rfile, done *protocol.Done, res FileResult) {
 	if !r.claimDone(rf) {
 		return
 	}
-	r.send(&protocol.Done{ID: rf.id, ResumedBytes: resumed, Root: [32]byte(root)})
-	r.report(FileResult{Path: rf.wirePath, Size: rf.open.Size, Root: root, ResumedBytes: resumed, WireBytes: wire, Duration: time.Since(rf.start)})
+	if rf.j != nil {
+		rf.dir.Remove(rf.jrnName)
+	}
+	r.send(done)
+	res.Duration = time.Since(rf.start)
+	r.report(res)
 	r.release(rf, false)
-	r.opt.Root.Remove(rf.jrnRel)
 }
 
 // install makes the partial durable and renames it over the destination.
 func (r *receiver) install(rf *rfile) error {
-	if rf.tr != nil {
-		if err := rf.tr.Flush(); err != nil {
-			return err
-		}
-	} else if err := rf.f.Sync(); err != nil {
+	if err := rf.tr.Flush(); err != nil {
 		return err
 	}
+	if err := rf.rename(); err != nil {
+		return err
+	}
+	return syncDir(rf.dir, ".")
+}
+
+// rename applies mode and mtime to the (durable) partial and renames it
+// over the destination.
+func (rf *rfile) rename() error {
 	if err := rf.f.Chmod(fs.FileMode(rf.open.Mode) & fs.ModePerm); err != nil {
 		return err
 	}
 	mt := time.Unix(0, rf.open.MTime)
-	if err := r.opt.Root.Chtimes(rf.partRel, mt, mt); err != nil {
+	if err := rf.dir.Chtimes(rf.partName, mt, mt); err != nil {
 		return err
 	}
-	if err := r.opt.Root.Rename(rf.partRel, rf.destRel); err != nil {
-		return err
-	}
-	return syncDir(r.opt.Root, path.Dir(rf.destRel))
+	return rf.dir.Rename(rf.partName, rf.name)
 }

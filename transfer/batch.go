@@ -1,0 +1,112 @@
+package transfer
+
+import (
+	"errors"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"xfer/protocol"
+)
+
+// installBatch installs verified small files (one chunk or none) in
+// batches: one syncfs makes all their data durable, then each is renamed
+// into place, then each directory touched is fsynced once. Without it a
+// tree of small files would cost a data fsync and a directory fsync per
+// file. A batch is flushed when it holds batchMax files or batchDelay
+// after its first file, whichever comes first.
+type installBatch struct {
+	r     *receiver
+	mu    sync.Mutex
+	items []batchItem
+	timer *time.Timer
+}
+
+type batchItem struct {
+	rf   *rfile
+	done *protocol.Done
+	res  FileResult
+}
+
+const (
+	batchMax   = 64
+	batchDelay = 10 * time.Millisecond
+)
+
+func (b *installBatch) add(rf *rfile, done *protocol.Done, res FileResult) {
+	b.mu.Lock()
+	b.items = append(b.items, batchItem{rf, done, res})
+	n := len(b.items)
+	if n == 1 {
+		b.timer = time.AfterFunc(batchDelay, b.flush)
+	}
+	b.mu.Unlock()
+	if n >= batchMax {
+		b.flush()
+	}
+}
+
+func (b *installBatch) flush() {
+	b.mu.Lock()
+	items := b.items
+	b.items = nil
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
+	b.mu.Unlock()
+	if len(items) == 0 {
+		return
+	}
+	r := b.r
+	err := syncData(items)
+	dirs := make(map[string]*os.Root)
+	ok := items[:0]
+	for _, it := range items {
+		if err == nil {
+			err1 := it.rf.rename()
+			if err1 == nil {
+				dirs[it.rf.dirRel] = it.rf.dir
+				ok = append(ok, it)
+				continue
+			}
+			r.failFile(it.rf, toProtoError(it.rf.id, it.rf.wirePath, err1))
+			continue
+		}
+		r.failFile(it.rf, toProtoError(it.rf.id, it.rf.wirePath, err))
+	}
+	bad := make(map[string]error)
+	for d, root := range dirs {
+		if err := syncDir(root, "."); err != nil {
+			bad[d] = err
+		}
+	}
+	for _, it := range ok {
+		if err := bad[it.rf.dirRel]; err != nil {
+			r.failFile(it.rf, toProtoError(it.rf.id, it.rf.wirePath, err))
+			continue
+		}
+		r.installed(it.rf, it.done, it.res)
+	}
+}
+
+// syncData makes the data of every file in the batch durable: one
+// syncfs(2) where the system has it, an fsync per file elsewhere.
+func syncData(items []batchItem) error {
+	err := unix.Syncfs(int(items[0].rf.f.Fd()))
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, syscall.ENOSYS) && !errors.Is(err, syscall.EPERM) {
+		return err
+	}
+	for _, it := range items {
+		if err := it.rf.f.Sync(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
