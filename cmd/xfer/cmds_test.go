@@ -15,6 +15,9 @@ package main
 //	perm MODE PATH...       require permission bits MODE (octal)
 //	samecontent A B         require identical bytes
 //	cmpsorted A B           like cmp, after sorting the lines of both
+//	fileid VAR FILE         set $VAR to FILE's device and inode numbers
+//	samefileid VAR FILE     require FILE to be the file recorded in $VAR
+//	                        (with !: a new file, as an atomic rename makes)
 //	checkmeta [-skiplinks] SRC DST
 //	                        require DST to mirror SRC recursively: same
 //	                        entries, types, permissions, mtimes and contents
@@ -61,6 +64,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -78,6 +82,8 @@ var commands = map[string]func(ts *testscript.TestScript, neg bool, args []strin
 	"perm":         cmdPerm,
 	"samecontent":  cmdSamecontent,
 	"cmpsorted":    cmdCmpsorted,
+	"fileid":       cmdFileid,
+	"samefileid":   cmdSamefileid,
 	"checkmeta":    cmdCheckmeta,
 	"snapshot":     cmdSnapshot,
 	"unchanged":    cmdUnchanged,
@@ -236,6 +242,40 @@ func cmdSetmtime(ts *testscript.TestScript, neg bool, args []string) {
 	t := parseTime(ts, args[0])
 	for _, p := range args[1:] {
 		ts.Check(os.Chtimes(ts.MkAbs(p), t, t))
+	}
+}
+
+func fileID(ts *testscript.TestScript, file string) string {
+	fi, err := os.Lstat(ts.MkAbs(file))
+	ts.Check(err)
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		ts.Fatalf("no inode numbers on this system")
+	}
+	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+}
+
+func cmdFileid(ts *testscript.TestScript, neg bool, args []string) {
+	noNeg(ts, neg, "fileid")
+	if len(args) != 2 {
+		ts.Fatalf("usage: fileid VAR FILE")
+	}
+	ts.Setenv(args[0], fileID(ts, args[1]))
+}
+
+func cmdSamefileid(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: samefileid VAR FILE")
+	}
+	got, want := fileID(ts, args[1]), ts.Getenv(args[0])
+	if want == "" {
+		ts.Fatalf("$%s is not set", args[0])
+	}
+	switch {
+	case got != want && !neg:
+		ts.Fatalf("%s is a new file (%s, was %s)", args[1], got, want)
+	case got == want && neg:
+		ts.Fatalf("%s is still the same file (%s)", args[1], got)
 	}
 }
 
