@@ -90,18 +90,19 @@ const DefaultRetries = 5
 // NoRetries, as Options.Retries, makes the first failure final.
 const NoRetries = -1
 
-// Kind classifies a client error; cmd/xfer maps kinds to exit codes.
+// Kind classifies a client error; cmd/xfer maps kinds to exit codes
+// (given in brackets; docs/json.md lists them).
 type Kind int
 
 const (
-	KindInternal    Kind = iota
-	KindUsage            // bad arguments
-	KindConnection       // could not connect, or the connection kept dropping
-	KindAuth             // not authorized, unknown or changed host key
-	KindPermission       // the daemon's policy refused the operation
-	KindNotFound         // a remote path does not exist
-	KindPartial          // some files failed, others arrived
-	KindInterrupted      // cancelled (SIGINT/SIGTERM)
+	KindInternal    Kind = iota // anything else [1]
+	KindUsage                   // bad arguments, patterns or destination [2]
+	KindConnection              // could not connect, or the connection kept dropping [3]
+	KindAuth                    // not authorized, unknown or changed host key [4]
+	KindPermission              // the daemon's policy refused the operation, or every file failed with permission_denied [5]
+	KindNotFound                // a remote path does not exist, or every file failed with not_found [7]
+	KindPartial                 // some files failed, others arrived (or failed otherwise) [6]
+	KindInterrupted             // cancelled (SIGINT/SIGTERM) [130]
 )
 
 // Error is a classified client error, with an optional hint telling the
