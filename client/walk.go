@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -56,7 +57,14 @@ func (w *walker) run() bool {
 		for _, src := range w.s.args {
 			root, err := os.OpenRoot(src.dir)
 			if err != nil {
-				if !w.emit(transfer.Item{Path: src.name, Err: protocol.Errorf(0, protocol.CodeNotFound, "%s: %v", src.name, err)}, "") {
+				code := protocol.CodeIO
+				switch {
+				case errors.Is(err, fs.ErrNotExist):
+					code = protocol.CodeNotFound
+				case errors.Is(err, fs.ErrPermission):
+					code = protocol.CodePermissionDenied
+				}
+				if !w.emit(transfer.Item{Path: src.name, Err: protocol.Errorf(0, code, "%s: %v", src.name, err)}, "") {
 					return false
 				}
 				continue
