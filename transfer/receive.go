@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"xfer/protocol"
@@ -259,12 +260,19 @@ func (r *receiver) handleDir(m *protocol.Dir) {
 func (r *receiver) mkdirAll(rel string) error {
 	fi, err := r.opt.Root.Lstat(rel)
 	if err == nil {
-		if !fi.IsDir() {
-			return fmt.Errorf("%s exists and is not a directory", rel)
+		switch {
+		case fi.IsDir():
+			return nil
+		case fi.Mode()&fs.ModeSymlink != 0:
+			return protocol.Errorf(0, protocol.CodeBadPath, "%s is a symbolic link (not followed)", rel)
 		}
-		return nil
+		return protocol.Errorf(0, protocol.CodeBadPath, "%s exists and is not a directory", rel)
 	}
 	if err := r.opt.Root.MkdirAll(rel, 0o755); err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) && (errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ELOOP) || strings.Contains(err.Error(), "escapes")) {
+			return protocol.Errorf(0, protocol.CodeBadPath, "%s: a parent is a symbolic link or not a directory", rel)
+		}
 		return err
 	}
 	r.touch(path.Dir(rel))

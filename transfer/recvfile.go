@@ -127,6 +127,10 @@ func (r *receiver) prepare(m *protocol.Open) (*rfile, error) {
 		switch {
 		case fi.IsDir():
 			return nil, protocol.Errorf(m.ID, protocol.CodeExists, "%s: destination is a directory", m.Path)
+		case fi.Mode()&fs.ModeSymlink != 0:
+			// Never followed (it may point out of the root) and not
+			// silently replaced either.
+			return nil, protocol.Errorf(m.ID, protocol.CodeBadPath, "%s: destination is a symbolic link (not followed, not replaced)", m.Path)
 		case fi.Mode().IsRegular() && uint64(fi.Size()) == m.Size && r.opt.NoClobber:
 			existing = protocol.AcceptExistsKeep
 		case fi.Mode().IsRegular() && uint64(fi.Size()) == m.Size:
