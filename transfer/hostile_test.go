@@ -775,3 +775,89 @@ func TestHostileReceiver(t *testing.T) {
 		})
 	}
 }
+
+// TestHostilePaths sends Dir and Open messages naming paths a receiver
+// must refuse: each gets Error{ID, CodeBadPath} (or CodeExists for a
+// file in the way), the session goes on, and nothing is written outside
+// the destination.
+func TestHostilePaths(t *testing.T) {
+	paths := []string{
+		"../escape", "a/../../escape", "/abs/escape", "a//b", "a/", ".", "..",
+		".xfer-0123456789abcdef01234567.part", "sub/.xfer-x.journal",
+		"nul\x00byte", "back\\slash", "ctl\x01", "outside/escape", "outside",
+	}
+	for _, kind := range transports {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			base := t.TempDir()
+			dst, outside := filepath.Join(base, "dst"), filepath.Join(base, "outside")
+			for _, d := range []string{dst, outside} {
+				if err := os.Mkdir(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// A symbolic link inside the destination that points out.
+			if err := os.Symlink(outside, filepath.Join(dst, "outside")); err != nil {
+				t.Fatal(err)
+			}
+			snd, rcv := connPair(t, kind)
+			root, err := os.OpenRoot(dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer root.Close()
+			got := &recorder{}
+			done := make(chan error, 1)
+			go func() {
+				_, err := transfer.Receive(context.Background(), rcv, transfer.ReceiveOptions{Root: root, ChunkSize: cs, Hooks: got.hooks(nil)})
+				rcv.Close()
+				done <- err
+			}()
+			fg := newForger(t, snd)
+			data := []byte("payload")
+			for _, p := range paths {
+				for _, dir := range []bool{false, true} {
+					if p == "outside" && !dir {
+						continue // replacing the link itself is fine
+					}
+					fg.nextID++
+					id := fg.nextID
+					if dir {
+						fg.sendMsg(&protocol.Dir{ID: id, Path: p, Mode: 0o755})
+					} else {
+						f := fg.prepare(p, data, 1)
+						fg.nextID--
+						id = f.open.ID
+						fg.sendMsg(&f.open)
+					}
+					m, err := fg.answer(id)
+					if err != nil {
+						t.Fatalf("%q: session failed: %v", p, err)
+					}
+					e, ok := m.(*protocol.Error)
+					switch {
+					case !ok:
+						t.Errorf("%q (dir %v): answered %#v, want an Error", p, dir, m)
+					case e.Code != protocol.CodeBadPath && !(p == "outside" && e.Code == protocol.CodeExists):
+						t.Errorf("%q (dir %v): code %d (%q), want CodeBadPath", p, dir, e.Code, e.Message)
+					}
+				}
+			}
+			if err := fg.finish(); err != nil {
+				t.Errorf("finish: %v", err)
+			}
+			snd.Close()
+			if err := <-done; err != nil {
+				t.Errorf("Receive: %v", err)
+			}
+			for _, d := range []string{base, outside} {
+				if ents := listDir(d); (d == base && len(ents) != 2) || (d == outside && len(ents) != 0) {
+					t.Errorf("%s holds %v", d, ents)
+				}
+			}
+			if ents := listDir(dst); len(ents) != 1 {
+				t.Errorf("destination holds %v", ents)
+			}
+		})
+	}
+}
