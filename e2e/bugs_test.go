@@ -1,0 +1,36 @@
+package e2e
+
+import (
+	"os"
+	"testing"
+)
+
+// Known bugs in non-test code that some cases expose. A case that hits
+// one is skipped with the bug's description, so that main stays green,
+// unless XFER_RUN_BUGS=1 asks to run it anyway (to check a fix). Remove
+// the entry and its skipBug calls when the bug is fixed.
+const (
+	// The daemon keeps a dead client's QUIC session, and with it the
+	// destination's lock and journal flock, until QUIC's 60 s idle
+	// timeout: a rerun right after the client was killed is refused as
+	// busy, retried, and gives up after the default 5 retries (about
+	// 15 s). Over TCP the kernel closes the connection and the daemon
+	// releases the lock at once.
+	bugQUICBusyAfterClientCrash = "BUG: after kill -9 of a QUIC client, the daemon refuses the rerun as busy for up to 60 s (stale session holds the destination lock until the QUIC idle timeout)"
+
+	// A TCP session has no idle timeout once the handshake is over
+	// (server/session.go and client/client.go clear the deadline after
+	// Welcome; transport/tcp.go sets only kernel keep-alives, which a
+	// live but stalled peer or middlebox answers). A stalled path or a
+	// frozen daemon hangs the client forever instead of failing over to
+	// a retry, as QUIC does after its 60 s idle timeout.
+	bugTCPNoIdleTimeout = "BUG: a TCP session that stops moving mid-transfer hangs the client forever: no idle timeout after the handshake"
+)
+
+// skipBug skips t because of a known bug, unless XFER_RUN_BUGS=1.
+func skipBug(t *testing.T, bug string) {
+	t.Helper()
+	if os.Getenv("XFER_RUN_BUGS") != "1" {
+		t.Skip(bug + " (XFER_RUN_BUGS=1 runs it)")
+	}
+}
