@@ -89,7 +89,9 @@ var faultCases = []faultCase{
 		// The first datagram (part of the TLS ClientHello) passes, then
 		// the path dies: the QUIC handshake's idle timeout (10 s) ends
 		// the attempt and the client reconnects.
-		quic: func(calib) quicFault { return quicFault{f: []netsim.UDPFault{netsim.BlackholeAfter(1)}, reconnect: true} },
+		quic: func(calib) quicFault {
+			return quicFault{f: []netsim.UDPFault{netsim.BlackholeAfter(1)}, reconnect: true}
+		},
 	},
 	{
 		name: "cut-before-first-chunk",
@@ -116,7 +118,9 @@ var faultCases = []faultCase{
 		tcp: func(c calib) netsim.TCPFault {
 			return netsim.CutAfter(c.total - finishRecord - endRecord - lastChunkLen/2)
 		},
-		quic:    func(c calib) quicFault { return quicFault{f: []netsim.UDPFault{netsim.OutageAfter(c.total-lastChunkLen, outage)}} },
+		quic: func(c calib) quicFault {
+			return quicFault{f: []netsim.UDPFault{netsim.OutageAfter(c.total-lastChunkLen, outage)}}
+		},
 		resumed: true,
 	},
 	{
@@ -143,7 +147,9 @@ var faultCases = []faultCase{
 		tcp: func(c calib) netsim.TCPFault {
 			return netsim.FlipAt(c.total - finishRecord - endRecord - lastChunkLen/2)
 		},
-		quic: func(c calib) quicFault { return quicFault{f: []netsim.UDPFault{netsim.CorruptAt(c.total - lastChunkLen)}} },
+		quic: func(c calib) quicFault {
+			return quicFault{f: []netsim.UDPFault{netsim.CorruptAt(c.total - lastChunkLen)}}
+		},
 	},
 	{
 		// A path that stops forwarding during the handshake: the 10 s
