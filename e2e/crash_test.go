@@ -176,3 +176,151 @@ func crashDest(w *world, root, op, dest string) string {
 	}
 	return w.path("got", dest)
 }
+
+// TestCrashDaemon kills the daemon with SIGKILL at random points of a send
+// and of a get, and restarts it at once. Over TCP the running client sees
+// the connection drop, reconnects and resumes by itself. Over QUIC nothing
+// tells the client that the daemon died (the new daemon does not answer
+// the old connection's packets), so it would wait for its 60 s idle
+// timeout: the default suite kills the client too and reruns it, and
+// XFER_LONG_TESTS=1 waits for the client to recover by itself.
+func TestCrashDaemon(t *testing.T) {
+	t.Parallel()
+	size, iters := crashParams()
+	for _, op := range []string{"send", "get"} {
+		for ti, tr := range transports {
+			t.Run(op+"/"+tr, func(t *testing.T) {
+				t.Parallel()
+				rng := crashRNG(t, uint64(20+ti))
+				w := newWorld(t)
+				root := w.path("root")
+				d := w.startDaemon(root)
+				src := w.path("src", "big.bin")
+				if op == "get" {
+					src = filepath.Join(root, "big.bin")
+				}
+				writeRandom(t, src, size, 43)
+				args := func(dest string) []string { return crashArgs(w, d, op, tr, src, dest) }
+				destPath := func(dest string) string { return crashDest(w, root, op, dest) }
+				selfRecover := tr == "tcp" || longTests()
+				inflight := int64(tcpInflight)
+				if tr == "quic" {
+					inflight = quicInflight
+				}
+				window := inflight + chunkSlack
+				if op == "send" || !selfRecover {
+					window += receiverPending // the receiver was killed
+				}
+
+				dur := calibrate(t, w, args("cal.bin"))
+				os.Remove(destPath("cal.bin"))
+				for i := range iters {
+					dest := fmt.Sprintf("d%d.bin", i)
+					p := w.startXfer(args(dest)...)
+					delay := time.Duration(rng.Int64N(int64(dur) * 4 / 5))
+					finished := p.wait(delay)
+					sent := lastProgress(t, p.stdout.Bytes())
+					d.kill9()
+					t.Logf("iteration %d: daemon kill -9 after %v (client finished first: %v)", i, delay.Round(time.Millisecond), finished)
+					notCorrupt(t, src, destPath(dest))
+					d.restart()
+					var r *result
+					if selfRecover {
+						limit := time.Minute
+						if tr == "quic" {
+							limit = 3 * time.Minute
+						}
+						if !p.wait(limit) {
+							p.kill9()
+							t.Fatalf("the client did not recover within %v of the daemon's restart:\n%s", limit, p.result(nil))
+						}
+						r = p.result(args(dest))
+					} else {
+						p.kill9()
+						r = w.xfer(time.Minute, args(dest)...)
+					}
+					if !finished && selfRecover && len(r.reconnects(t)) == 0 {
+						t.Errorf("no reconnect event after the daemon was killed\n%s", r)
+					}
+					checkRerun(t, r, size, sent, window)
+					sameFile(t, src, destPath(dest))
+					os.Remove(destPath(dest))
+				}
+				if left := partials(t, filepath.Dir(destPath("x"))); len(left) != 0 {
+					t.Errorf("state files left: %v", left)
+				}
+				d.alive()
+			})
+		}
+	}
+}
+
+// TestDaemonSIGTERM stops the daemon with SIGTERM in the middle of a send
+// and of a get and restarts it: the daemon exits cleanly, the receiver's
+// partial is kept, and the running client reconnects, resumes
+// (resumed_bytes > 0) and completes.
+func TestDaemonSIGTERM(t *testing.T) {
+	t.Parallel()
+	size, _ := crashParams()
+	for _, op := range []string{"send", "get"} {
+		for ti, tr := range transports {
+			t.Run(op+"/"+tr, func(t *testing.T) {
+				t.Parallel()
+				rng := crashRNG(t, uint64(30+ti))
+				w := newWorld(t)
+				root := w.path("root")
+				d := w.startDaemon(root)
+				src := w.path("src", "big.bin")
+				if op == "get" {
+					src = filepath.Join(root, "big.bin")
+				}
+				writeRandom(t, src, size, 44)
+				dest := "t.bin"
+				args := crashArgs(w, d, op, tr, src, dest)
+				p := w.startXfer(args...)
+				// Stop the daemon once 30-70% has been sent.
+				target := uint64(float64(size) * (0.3 + 0.4*rng.Float64()))
+				if !waitFor(time.Minute, func() bool { return !p.running() || lastProgress(t, p.stdout.Bytes()) >= target }) {
+					t.Fatal("no progress within a minute")
+				}
+				if !p.running() {
+					t.Fatalf("the client finished before the daemon could be stopped:\n%s", p.result(args))
+				}
+				sent := lastProgress(t, p.stdout.Bytes())
+				d.term()
+				t.Logf("SIGTERM after %d MiB sent", sent/mib)
+				notCorrupt(t, src, crashDest(w, root, op, dest))
+				if op == "send" {
+					if left := partials(t, root); len(left) == 0 {
+						t.Error("no partial file kept by the daemon after SIGTERM")
+					}
+				}
+				d.restart()
+				if !p.wait(time.Minute) {
+					p.kill9()
+					t.Fatalf("the client did not complete within a minute of the restart:\n%s", p.result(args))
+				}
+				r := p.result(args).ok(t)
+				s := r.summary(t)
+				if len(r.reconnects(t)) == 0 {
+					t.Errorf("no reconnect event\n%s", r)
+				}
+				if s.ResumedBytes == 0 {
+					t.Errorf("resumed_bytes = 0: the partial was not kept or not resumed\n%s", r)
+				}
+				checkRerun(t, r, size, sent, inflightFor(tr)+chunkSlack)
+				sameFile(t, src, crashDest(w, root, op, dest))
+				d.alive()
+			})
+		}
+	}
+}
+
+// inflightFor is the in-flight bound of a transport (see the top of this
+// file).
+func inflightFor(tr string) int64 {
+	if tr == "quic" {
+		return quicInflight
+	}
+	return tcpInflight
+}
