@@ -679,6 +679,7 @@ cat <<EOF
 
 - Machine: $(nproc) CPUs, ${cpu:-unknown CPU}, $(awk '/^MemTotal:/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) RAM, Linux $(uname -r), $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")
 - xfer $rev, $("$GO" version | awk '{print $3}'); $(ssh -V 2>&1 | cut -d, -f1) (scp's default cipher here: ${SSH_CIPHER:-?}); $(rsync --version | head -n 1 | awk '{print "rsync", $3}')
+- Load average at the start (1, 5, 15 min): $(cut -d' ' -f1-3 /proc/loadavg)
 - Settings: RUNS=$RUNS, SIZE_MB=$SIZE_MB, FILES=$FILES × ${FILE_KB} KiB, TIMEOUT=${TIMEOUT} s; data and destination on $DATA_NOTE${SYSCTLS:+; UDP buffer limits raised to 8 MiB for the run}
 EOF
 
@@ -760,7 +761,7 @@ function ratio(a, b) { return (a == "" || b == "" || b == 0) ? "" : a / b }
 	frate[k, i] = $12 / $6
 	if ($7 != "-") { cc[k, ++ncc[k]] = $7 / unit }
 	if ($8 != "-") { sc[k, ++nsc[k]] = $8 / unit }
-	if ($7 != "-" && $8 != "-") { tc[k, ++ntc[k]] = ($7 + $8) / unit }
+	if ($7 != "-" && $8 != "-") { tc[k, ++ntc[k]] = ($7 + $8) / unit; busy[k, ++nbusy[k]] = ($7 + $8) / $6 }
 	if ($9 != "-" && $9 > crss[k]) crss[k] = $9
 	if ($10 != "-" && $10 > srss[k]) srss[k] = $10
 	if ($13 != "-") wj[k, ++nwj[k]] = $13 / $11
@@ -786,20 +787,21 @@ END {
 			printf "\n### %s\n\n", title(s, c)
 			cpuunit = tree ? "s/1k files" : "s/GiB"
 			if (s == "shaped")
-				printf "| tool | MB/s | runs | CPU client %s | CPU server %s | wire ÷ data (veth) | wire ÷ data (xfer JSON) | xfer TCP ÷ this |\n|---|---:|---:|---:|---:|---:|---:|---:|\n", cpuunit, cpuunit
+				printf "| tool | MB/s | runs | CPU client %s | CPU server %s | cores busy | wire ÷ data (veth) | wire ÷ data (xfer JSON) | xfer TCP ÷ this |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n", cpuunit, cpuunit
 			else
-				printf "| tool | %s | runs | CPU client %s | CPU server %s | CPU total %s | peak RSS client MiB | peak RSS server MiB | wire ÷ data | xfer TCP ÷ this |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", tree ? "files/s (MB/s)" : "MB/s", cpuunit, cpuunit, cpuunit
+				printf "| tool | %s | runs | CPU client %s | CPU server %s | CPU total %s | cores busy | peak RSS client MiB | peak RSS server MiB | wire ÷ data | xfer TCP ÷ this |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", tree ? "files/s (MB/s)" : "MB/s", cpuunit, cpuunit, cpuunit
 		}
 		if (good[k]) speed = tree ? sprintf("%.0f (%.1f)", m_frate[k], m_rate[k]) : sprintf("%.1f", m_rate[k])
 		else speed = "**FAILED** (" (k in why ? why[k] : "no run") ")"
 		rr = (k == ref || !good[k]) ? "" : ratio(m_rate[ref], m_rate[k])
 		nr = ok[k] + 0 "/" runs[k]
 		if (s == "shaped")
-			printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", label(tl[k], c), speed, nr,
-				f(median(cc, k, ncc[k]), 2), f(median(sc, k, nsc[k]), 2), f(m_wv[k], 3), f(m_wj[k], 3), f(rr, 2)
+			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", label(tl[k], c), speed, nr,
+				f(median(cc, k, ncc[k]), 2), f(median(sc, k, nsc[k]), 2), f(median(busy, k, nbusy[k]), 2),
+				f(m_wv[k], 3), f(m_wj[k], 3), f(rr, 2)
 		else
-			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", label(tl[k], c), speed, nr,
-				f(median(cc, k, ncc[k]), 2), f(median(sc, k, nsc[k]), 2), f(m_tc[k], 2),
+			printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", label(tl[k], c), speed, nr,
+				f(median(cc, k, ncc[k]), 2), f(median(sc, k, nsc[k]), 2), f(m_tc[k], 2), f(median(busy, k, nbusy[k]), 2),
 				f(crss[k] == "" ? "" : crss[k] / 1024, 0), f(srss[k] == "" ? "" : srss[k] / 1024, 0), f(m_wj[k], 3), f(rr, 2)
 	}
 
@@ -849,6 +851,9 @@ scp/rsync/tar. Peak RSS is the largest process of a tree. Medians of the
 runs; "xfer TCP ÷ this" divides xfer's median MB/s by the row's (so for
 "xfer get" it is send ÷ get, for xfer QUIC it is TCP ÷ QUIC). "wire ÷
 data" is xfer's JSON wire_bytes (loopback) or the bytes sent by the
-client's veth (shaped link) over the file bytes. Total time: $(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.0f s", b - a}').
+client's veth (shaped link) over the file bytes. "cores busy" is CPU
+seconds of both ends per second of wall time: well below the number of
+CPUs means waiting (on the network, on each other, or on other load).
+Load average at the end: $(cut -d' ' -f1-3 /proc/loadavg). Total time: $(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.0f s", b - a}').
 EOF
 say "done in $(awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.0f s", b - a}')"
