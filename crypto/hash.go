@@ -28,7 +28,8 @@ func ChunkHash(p []byte) Hash { return blake2b.Sum256(p) }
 // how many there must be, and the caller checks that. A RootHasher is not
 // safe for concurrent use.
 type RootHasher struct {
-	h hash.Hash
+	h   hash.Hash
+	buf Hash // Add copies here: writing a parameter through the interface would allocate
 }
 
 // NewRootHasher starts a file root.
@@ -46,7 +47,10 @@ func NewRootHasher(size uint64, chunkSize uint32) *RootHasher {
 }
 
 // Add appends the next chunk hash.
-func (r *RootHasher) Add(h Hash) { r.h.Write(h[:]) }
+func (r *RootHasher) Add(h Hash) {
+	r.buf = h
+	r.h.Write(r.buf[:])
+}
 
 // Sum returns the root of the hashes added so far. It does not change
 // the state, so more hashes may be added afterwards.

@@ -26,25 +26,32 @@ func classFor(n int) int {
 
 func classSize(c int) int { return 1<<(c+minClassShift) + classSlack }
 
-// getBuf returns a buffer of length n (n <= ChunkHeaderSize+MaxCiphertext).
-func getBuf(n int) []byte {
+// getFrame returns a frame whose buffer has length n (n <=
+// ChunkHeaderSize+MaxCiphertext). Frames themselves are pooled with their
+// buffers, so steady-state receiving allocates nothing.
+func getFrame(n int) *Frame {
 	c := classFor(n)
 	if c >= len(classPools) {
-		return make([]byte, n)
+		return &Frame{buf: make([]byte, n)}
 	}
-	if bp, ok := classPools[c].Get().(*[]byte); ok {
-		return (*bp)[:n]
+	if f, ok := classPools[c].Get().(*Frame); ok {
+		f.buf = f.buf[:n]
+		f.pooled = false
+		return f
 	}
-	return make([]byte, n, classSize(c))
+	return &Frame{buf: make([]byte, n, classSize(c))}
 }
 
-func putBuf(b []byte) {
-	c := classFor(cap(b))
-	if c >= len(classPools) || cap(b) != classSize(c) {
+func putFrame(f *Frame) {
+	if f.pooled {
+		panic("transport: frame released twice")
+	}
+	f.pooled = true
+	c := classFor(cap(f.buf))
+	if c >= len(classPools) || cap(f.buf) != classSize(c) {
 		return
 	}
-	b = b[:cap(b)]
-	classPools[c].Put(&b)
+	classPools[c].Put(f)
 }
 
 // maxFrame is the largest frame a peer may send.

@@ -19,8 +19,10 @@ import (
 type tcpSession struct {
 	conn net.Conn
 
-	wmu  sync.Mutex // serializes record writes
-	werr error      // first write error; sticky, a record may be cut short
+	wmu  sync.Mutex  // serializes record writes
+	werr error       // first write error; sticky, a record may be cut short
+	wb   net.Buffers // reused for writev, guarded by wmu
+	wba  [2][]byte
 
 	msgs    chan []byte
 	frames  chan *Frame
@@ -215,13 +217,15 @@ func (s *tcpSession) WriteFrame(hdr, ct []byte) error {
 	if n := binary.BigEndian.Uint32(hdr[protocol.ChunkHeaderSize-4:]); int(n) != len(ct) {
 		return fmt.Errorf("transport: header announces %d ciphertext bytes, frame has %d", n, len(ct))
 	}
-	bufs := net.Buffers{hdr, ct}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.werr != nil {
 		return s.werr
 	}
-	_, err := bufs.WriteTo(s.conn)
+	s.wba = [2][]byte{hdr, ct}
+	s.wb = s.wba[:]
+	_, err := s.wb.WriteTo(s.conn)
+	s.wba = [2][]byte{}
 	return s.writeFailed(err)
 }
 

@@ -64,19 +64,22 @@ type Frame struct {
 	Raw    []byte // the encoded header (protocol.ChunkHeaderSize bytes); AAD input
 	Data   []byte // ciphertext, Header.CTLen bytes
 	buf    []byte
+	pooled bool // in a pool: releasing it again is a bug of ours
 }
 
 // newFrame returns a frame whose buffer holds a header and n ciphertext
 // bytes.
 func newFrame(n int) *Frame {
-	buf := getBuf(protocol.ChunkHeaderSize + n)
-	return &Frame{buf: buf, Raw: buf[:protocol.ChunkHeaderSize], Data: buf[protocol.ChunkHeaderSize:]}
+	f := getFrame(protocol.ChunkHeaderSize + n)
+	f.Header = protocol.ChunkHeader{}
+	f.Raw, f.Data = f.buf[:protocol.ChunkHeaderSize], f.buf[protocol.ChunkHeaderSize:]
+	return f
 }
 
 // Release returns the frame's buffer for reuse; f must not be used after.
 func (f *Frame) Release() {
 	if f.buf != nil {
-		putBuf(f.buf)
-		f.buf, f.Raw, f.Data = nil, nil, nil
+		f.Raw, f.Data = nil, nil
+		putFrame(f)
 	}
 }
