@@ -71,6 +71,12 @@ func TestBoundaryMatrix(t *testing.T) {
 							case sr.WireBytes > raw:
 								t.Errorf("wire bytes %d exceed the raw cost %d", sr.WireBytes, raw)
 							}
+							if p := o.sent.progress.Load(); p != uint64(size) {
+								t.Errorf("sender progress adds up to %d, want %d", p, size)
+							}
+							if p := o.got.progress.Load(); p != uint64(size) {
+								t.Errorf("receiver progress adds up to %d, want %d", p, size)
+							}
 							wantStats := transfer.Stats{Files: 1, Bytes: uint64(size), WireBytes: sr.WireBytes}
 							if o.send != wantStats {
 								t.Errorf("sender stats %+v, want %+v", o.send, wantStats)

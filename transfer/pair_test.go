@@ -480,3 +480,20 @@ func noLeftovers(tb testing.TB, dir string) {
 		return nil
 	})
 }
+
+// openRootT opens dir as an os.Root closed at cleanup.
+func openRootT(tb testing.TB, dir string) *os.Root {
+	tb.Helper()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { root.Close() })
+	return root
+}
+
+// atomic64 is a counter hooks share.
+type atomic64 struct{ v atomic.Uint64 }
+
+func (a *atomic64) add(n uint64) uint64 { return a.v.Add(n) }
+func (a *atomic64) load() uint64        { return a.v.Load() }

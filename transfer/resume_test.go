@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"xfer/chunk"
+	"xfer/crypto"
 	"xfer/protocol"
 	"xfer/resume"
 	"xfer/transfer"
@@ -135,6 +136,9 @@ func TestResume(t *testing.T) {
 				if r.WireBytes >= uint64(size) || r.WireBytes != rawWire(size)-heldWire(size, held) {
 					t.Errorf("sent %d wire bytes, want %d", r.WireBytes, rawWire(size)-heldWire(size, held))
 				}
+				if p := o.sent.progress.Load(); p != uint64(size) {
+					t.Errorf("sender progress adds up to %d, want %d", p, size)
+				}
 				if rr := o.got.result(t, "f"); rr.ResumedBytes != r.ResumedBytes || rr.WireBytes != r.WireBytes {
 					t.Errorf("receiver counted resumed %d, wire %d", rr.ResumedBytes, rr.WireBytes)
 				}
@@ -257,6 +261,102 @@ func TestResume(t *testing.T) {
 					}
 				})
 			}
+		})
+	}
+}
+
+// plantPartial leaves, in dir, the partial and journal of an earlier
+// attempt at receiving data as name, holding the given chunks, the way a
+// receiver leaves them.
+func plantPartial(t *testing.T, dir, name string, data []byte, held []uint64) {
+	t.Helper()
+	partName, jrnName := transfer.PartialNames(name)
+	part, err := os.OpenFile(filepath.Join(dir, partName), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer part.Close()
+	if err := part.Truncate(int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	jf, err := os.OpenFile(filepath.Join(dir, jrnName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := resume.Create(jf, resume.Header{Dest: name, Size: uint64(len(data)), ChunkSize: cs, Mode: 0o644, Created: time.Now().UnixNano()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var recs []resume.Record
+	for _, i := range held {
+		c := data[i*cs : i*cs+uint64(chunk.Len(uint64(len(data)), cs, i))]
+		if slices.ContainsFunc(c, func(b byte) bool { return b != 0 }) {
+			if _, err := part.WriteAt(c, int64(i*cs)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		recs = append(recs, resume.Record{Index: i, Hash: crypto.ChunkHash(c)})
+	}
+	if err := part.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Append(recs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Sync(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestResumeManyHeld resumes a partial that holds more chunks than one
+// Held message lists (protocol.MaxHeldPerMessage), so the receiver splits
+// them and the sender gathers them: only the missing chunks travel.
+func TestResumeManyHeld(t *testing.T) {
+	n := uint64(protocol.MaxHeldPerMessage + 4)
+	size := int(n-1)*cs + 100
+	data := make([]byte, size) // zeros: sparse on disk, cheap to plant
+	for _, kind := range transports {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			src, dst := t.TempDir(), t.TempDir()
+			mtime := time.Unix(1_750_000_000, 0)
+			f, err := os.Create(filepath.Join(src, "f"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Truncate(int64(size))
+			f.Close()
+			os.Chtimes(filepath.Join(src, "f"), mtime, mtime)
+			held := map[uint64]bool{}
+			var list []uint64
+			for i := range n {
+				if i != 3 && i != n-2 && i != n-1 {
+					held[i] = true
+					list = append(list, i)
+				}
+			}
+			plantPartial(t, dst, "f", data, list)
+
+			o := run{kind: kind, src: src, names: []string{"f"}, dst: dst,
+				sopt: transfer.SendOptions{Compress: chunk.Never}}.do(t)
+			o.mustSucceed(t)
+			r := o.sent.result(t, "f")
+			if r.Err != nil || r.ResumedBytes != heldBytes(size, held) || r.WireBytes != rawWire(size)-heldWire(size, held) {
+				t.Errorf("result %+v, want %d bytes resumed and %d on the wire", r, heldBytes(size, held), rawWire(size)-heldWire(size, held))
+			}
+			if p := o.sent.progress.Load(); p != uint64(size) {
+				t.Errorf("sender progress adds up to %d, want %d", p, size)
+			}
+			fi, err := os.Stat(filepath.Join(dst, "f"))
+			if err != nil || fi.Size() != int64(size) || !fi.ModTime().Equal(mtime) {
+				t.Fatalf("destination: %v %v", fi, err)
+			}
+			got, _ := os.ReadFile(filepath.Join(dst, "f"))
+			if slices.ContainsFunc(got, func(b byte) bool { return b != 0 }) {
+				t.Error("destination differs from the source")
+			}
+			noLeftovers(t, dst)
 		})
 	}
 }
