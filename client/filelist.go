@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"xfer/protocol"
 )
@@ -29,11 +30,12 @@ type FileList struct {
 	Dir string
 	// Paths are the paths, when R is nil.
 	Paths []string
-	// R, when not nil, is read for the paths instead, lazily as the send
-	// goes, and only once (a retry replays what was read): one path per
-	// line, or NUL-terminated when NUL is set (find -print0). Empty
-	// entries are ignored; nothing else is trimmed, so names may hold
-	// spaces and, with NUL, newlines.
+	// R, when not nil, is read for the paths instead, as the send goes,
+	// to its end, and only once (a retry replays what was read, which is
+	// kept in memory): one path per line, or NUL-terminated when NUL is
+	// set (find -print0). Empty entries are ignored; nothing else is
+	// trimmed, so names may hold spaces and, with NUL, newlines. A
+	// reader that never ends keeps a goroutine reading it.
 	R   io.Reader
 	NUL bool
 }
@@ -48,19 +50,27 @@ type listItem struct {
 	tooLong bool // the entry exceeded maxListEntry; path holds its start
 }
 
-// pathList is a FileList being read. Entries read from R are kept, so
-// that a retry walks the same list again; only one walk uses a pathList
-// at a time.
+// pathList is a FileList being read. A goroutine reads R to its end,
+// ahead of the walk, so that a walk blocked on a slow or idle reader (a
+// terminal) can still be stopped. Entries are kept, so that a retry walks
+// the same list again.
 type pathList struct {
-	r    *bufio.Reader
-	sep  byte
+	r     *bufio.Reader
+	sep   byte
+	start sync.Once
+
+	mu   sync.Mutex
 	read []listItem
 	done bool
 	err  error
+	wake chan struct{} // closed when read grows or done is set
 }
 
+// errStopped is returned by pathList.at when the walk was stopped.
+var errStopped = errors.New("client: walk stopped")
+
 func newPathList(fl *FileList) *pathList {
-	l := &pathList{}
+	l := &pathList{wake: make(chan struct{})}
 	if fl.R == nil {
 		for _, p := range fl.Paths {
 			if p != "" {
@@ -78,27 +88,61 @@ func newPathList(fl *FileList) *pathList {
 	return l
 }
 
-// at returns entry i, reading more of the list if needed. ok is false at
-// the end of the list or on a read error (returned).
-func (l *pathList) at(i int) (e listItem, ok bool, err error) {
-	for i >= len(l.read) {
-		if l.done {
-			return listItem{}, false, l.err
+// at returns entry i, waiting for the reader if needed. ok is false at
+// the end of the list, on a read error (returned), or when stop is closed
+// (errStopped).
+func (l *pathList) at(i int, stop <-chan struct{}) (e listItem, ok bool, err error) {
+	l.start.Do(func() {
+		if l.r != nil {
+			go l.readAll()
 		}
+	})
+	for {
+		l.mu.Lock()
+		if i < len(l.read) {
+			e := l.read[i]
+			l.mu.Unlock()
+			return e, true, nil
+		}
+		if l.done {
+			err := l.err
+			l.mu.Unlock()
+			return listItem{}, false, err
+		}
+		wake := l.wake
+		l.mu.Unlock()
+		select {
+		case <-wake:
+		case <-stop:
+			return listItem{}, false, errStopped
+		}
+	}
+}
+
+// readAll reads the list to its end.
+func (l *pathList) readAll() {
+	for {
 		e, err := l.next()
+		l.mu.Lock()
 		switch {
 		case err == io.EOF:
 			l.done = true
 		case err != nil:
 			l.done = true
 			l.err = fmt.Errorf("client: reading the file list: %w", err)
-			continue
+			e.path = "" // torn
 		}
 		if e.path != "" {
 			l.read = append(l.read, e)
 		}
+		close(l.wake)
+		l.wake = make(chan struct{})
+		done := l.done
+		l.mu.Unlock()
+		if done {
+			return
+		}
 	}
-	return l.read[i], true, nil
 }
 
 // next reads one entry, without its separator. At the end of the input it

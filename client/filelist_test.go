@@ -18,7 +18,7 @@ func entries(t *testing.T, l *pathList) []listItem {
 	for pass := 0; pass < 2; pass++ {
 		var got []listItem
 		for i := 0; ; i++ {
-			e, ok, err := l.at(i)
+			e, ok, err := l.at(i, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,13 +91,13 @@ func TestPathListLongEntry(t *testing.T) {
 func TestPathListReadError(t *testing.T) {
 	boom := errors.New("boom")
 	l := newPathList(&FileList{R: io.MultiReader(strings.NewReader("a\nb"), iotest.ErrReader(boom))})
-	if e, ok, err := l.at(0); !ok || err != nil || e.path != "a" {
+	if e, ok, err := l.at(0, nil); !ok || err != nil || e.path != "a" {
 		t.Fatalf("at(0) = %q, %v, %v", e.path, ok, err)
 	}
-	if _, ok, err := l.at(1); ok || !errors.Is(err, boom) {
+	if _, ok, err := l.at(1, nil); ok || !errors.Is(err, boom) {
 		t.Fatalf("at(1) = %v, %v; want the read error (the torn entry dropped)", ok, err)
 	}
-	if e, ok, _ := l.at(0); !ok || e.path != "a" {
+	if e, ok, _ := l.at(0, nil); !ok || e.path != "a" {
 		t.Errorf("replay after the error: %q, %v", e.path, ok)
 	}
 }

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"path/filepath"
+	"sync"
 
 	"xfer/address"
 	"xfer/protocol"
@@ -75,7 +76,13 @@ func Send(ctx context.Context, o Options, srcs []string, dest string) (*Summary,
 		}
 		defer s.conn.Close()
 		items := make(chan transfer.Item, 256)
+		// The walk stops when the send is over, or at once on an
+		// interrupt: transfer.Send waits for items until the walk ends,
+		// and the walk may be waiting for a file list that is idle.
 		stop := make(chan struct{})
+		var stopOnce sync.Once
+		halt := func() { stopOnce.Do(func() { close(stop) }) }
+		defer context.AfterFunc(ctx, halt)()
 		walked := make(chan struct{})
 		excluded := 0
 		w := &walker{
@@ -104,11 +111,15 @@ func Send(ctx context.Context, o Options, srcs []string, dest string) (*Summary,
 		})
 		// Roots stay open until the send is over: items are opened
 		// through them.
-		close(stop)
+		halt()
 		<-walked
 		w.close()
 		r.setExcluded(excluded)
-		if err == nil && w.err != nil {
+		switch {
+		case err == nil && ctx.Err() != nil:
+			// Interrupted: the walk may have ended early.
+			return ctx.Err()
+		case err == nil && w.err != nil:
 			return w.err
 		}
 		return err

@@ -586,3 +586,39 @@ func TestSendOnlyOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestSendFilesFromIdleReader: a list reader that blocks (a terminal, a
+// stalled pipe) does not keep an interrupted send from returning.
+func TestSendFilesFromIdleReader(t *testing.T) {
+	d := startDaemon(t)
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"a.txt": "a"})
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte("a.txt\n")) // then nothing, and no EOF
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	o := d.Opts
+	o.FilesFrom = &client.FileList{Dir: src, R: pr}
+	o.Events = func(ev client.Event) {
+		if _, ok := ev.(*client.FileDone); ok {
+			cancel() // interrupt while the walk waits for the next entry
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := client.Send(ctx, o, nil, d.Addr+"/")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if kindOf(err) != client.KindInterrupted {
+			t.Errorf("Send: %v, want interrupted", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Send did not return after the interrupt")
+	}
+	if got := tree(t, d.Root); got["a.txt"] != "a" {
+		t.Errorf("destination holds %q", got)
+	}
+}

@@ -88,7 +88,10 @@ func (w *walker) run() bool {
 	w.roots = append(w.roots, root)
 	w.seen = make(map[string]bool)
 	for i := 0; ; i++ {
-		e, ok, err := w.s.list.at(i)
+		e, ok, err := w.s.list.at(i, w.stop)
+		if err == errStopped {
+			return false
+		}
 		if err != nil {
 			w.err = &Error{Kind: KindInternal, Err: err}
 			return true
