@@ -34,3 +34,13 @@ func skipBug(t *testing.T, bug string) {
 		t.Skip(bug + " (XFER_RUN_BUGS=1 runs it)")
 	}
 }
+
+// A chunk-frame record (first byte 0x02) sent before the handshake parks
+// the TCP session's reader until the session is closed
+// (transport/tcp.go readLoop waits on wantFrames, which only ReadFrame
+// closes, and stops reading the socket), so the handshake's ReadMessage
+// never returns: the connection's deadline does not wake it and the
+// peer's close is never read. Each such connection holds one of the
+// daemon's session slots forever; --max-sessions of them lock every
+// client out.
+const bugTCPFrameBeforeHandshake = "BUG: a chunk-frame record before the handshake holds a daemon session slot forever (the 10 s handshake deadline does not end it)"
