@@ -210,7 +210,7 @@ func udpGarbage(t *testing.T, d *daemon, rng *rand.Rand) func() {
 			n = 1200
 			buf[0] = 0xc0 | byte(rng.IntN(4))
 			binary.BigEndian.PutUint32(buf[1:], 1)
-			buf[5] = 8 // DCID length
+			buf[5] = 8  // DCID length
 			buf[14] = 8 // SCID length
 		}
 		c.Write(buf[:n])
