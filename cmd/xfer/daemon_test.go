@@ -23,6 +23,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -48,16 +49,26 @@ type daemon struct {
 }
 
 // freePort returns a port free for TCP and for UDP on 127.0.0.1: xferd
-// listens on both.
+// listens on both. It draws from below the kernel's ephemeral range, so
+// that the client sockets of concurrent tests (which take ephemeral ports)
+// cannot take it while a daemon restarts on it.
 func freePort() (int, error) {
+	lo, hi := 10000, 32768
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > lo+1000 {
+				hi = n
+			}
+		}
+	}
 	var err error
-	for range 50 {
+	for range 100 {
+		port := lo + rand.IntN(hi-lo)
 		var l net.Listener
-		l, err = net.Listen("tcp", "127.0.0.1:0")
+		l, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
 			continue
 		}
-		port := l.Addr().(*net.TCPAddr).Port
 		var u net.PacketConn
 		u, err = net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
 		l.Close()
@@ -125,7 +136,7 @@ func cmdXferdStart(ts *testscript.TestScript, neg bool, args []string) {
 	tcp := !contains(args, "--no-tcp")
 
 	var lastLog string
-	for attempt := 0; attempt < 5; attempt++ {
+	for attempt := 0; attempt < 25; attempt++ {
 		p := port
 		if p == 0 {
 			var err error
@@ -162,13 +173,17 @@ func cmdXferdStart(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		lastLog = d.newLog()
 		d.kill()
-		if port != 0 || !strings.Contains(lastLog, "address already in use") {
+		if !strings.Contains(lastLog, "address already in use") {
 			ts.Logf("[%s]\n%s", logName, lastLog)
 			ts.Fatalf("xferd did not start: %v", err)
 		}
+		if port != 0 {
+			// Restarting on the same port: wait for whoever holds it.
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 	ts.Logf("[%s]\n%s", logName, lastLog)
-	ts.Fatalf("xferd did not start: no free port")
+	ts.Fatalf("xferd did not start: port in use")
 }
 
 func startDaemon(ts *testscript.TestScript, name, logFile string, args []string) (*daemon, error) {

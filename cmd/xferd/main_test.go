@@ -25,6 +25,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -72,16 +73,27 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// freePort returns a port free for TCP and UDP on 127.0.0.1.
+// freePort returns a port free for TCP and for UDP on 127.0.0.1: xferd
+// listens on both. It draws from below the kernel's ephemeral range, so
+// that the client sockets of concurrent tests (which take ephemeral ports)
+// cannot take it while a daemon restarts on it.
 func freePort() (int, error) {
+	lo, hi := 10000, 32768
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > lo+1000 {
+				hi = n
+			}
+		}
+	}
 	var err error
-	for range 50 {
+	for range 100 {
+		port := lo + rand.IntN(hi-lo)
 		var l net.Listener
-		l, err = net.Listen("tcp", "127.0.0.1:0")
+		l, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
 			continue
 		}
-		port := l.Addr().(*net.TCPAddr).Port
 		var u net.PacketConn
 		u, err = net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
 		l.Close()
@@ -169,7 +181,7 @@ func cmdDaemonStart(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("a daemon is already running")
 	}
 	logFile := filepath.Join(ts.Getenv("WORK"), "xferd.log")
-	for attempt := 0; attempt < 5; attempt++ {
+	for attempt := 0; attempt < 25; attempt++ {
 		p := port
 		if p == 0 {
 			var err error
@@ -226,12 +238,16 @@ func cmdDaemonStart(ts *testscript.TestScript, neg bool, args []string) {
 			break
 		}
 		log := newLog()
-		if port != 0 || !strings.Contains(log, "address already in use") {
+		if !strings.Contains(log, "address already in use") {
 			ts.Logf("[xferd.log]\n%s", log)
 			ts.Fatalf("xferd did not start: %v", d.err)
 		}
+		if port != 0 {
+			// Restarting on the same port: wait for whoever holds it.
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
-	ts.Fatalf("xferd did not start: no free port")
+	ts.Fatalf("xferd did not start: port in use")
 }
 
 func cmdDaemonStop(ts *testscript.TestScript, neg bool, args []string) {
