@@ -44,3 +44,11 @@ func skipBug(t *testing.T, bug string) {
 // daemon's session slots forever; --max-sessions of them lock every
 // client out.
 const bugTCPFrameBeforeHandshake = "BUG: a chunk-frame record before the handshake holds a daemon session slot forever (the 10 s handshake deadline does not end it)"
+
+// The transfer engines have no inactivity timeout of their own: a
+// receiver waits for the frames End announced, and a sender for answers,
+// as long as the session is up. A peer that stops talking with its
+// connection open (QUIC keep-alives keep it alive; TCP has no idle
+// timeout at all) hangs the other side forever. bugTCPNoIdleTimeout is
+// the TCP half of the same gap.
+const bugNoSessionIdleTimeout = "BUG: a daemon that stops talking mid-transfer, with its connection open, hangs the client forever (no inactivity timeout in the session)"
