@@ -52,3 +52,12 @@ const bugTCPFrameBeforeHandshake = "BUG: a chunk-frame record before the handsha
 // timeout at all) hangs the other side forever. bugTCPNoIdleTimeout is
 // the TCP half of the same gap.
 const bugNoSessionIdleTimeout = "BUG: a daemon that stops talking mid-transfer, with its connection open, hangs the client forever (no inactivity timeout in the session)"
+
+// When the receiver's disk fills up while a resumed partial is being
+// completed, appending to its journal fails (the partial's data space was
+// reserved with fallocate, the journal's growth was not), and the client
+// gets "resume: appending to journal: write /ABSOLUTE/DAEMON/PATH/
+// .xfer-….journal: no space left on device" instead of "receiver out of
+// space: N bytes needed"; the message also discloses the daemon's file
+// system layout.
+const bugJournalENOSPC = "BUG: a full disk while resuming fails on the journal append with a raw error that names the daemon's absolute path, not \"receiver out of space: N bytes needed\""
