@@ -188,20 +188,7 @@ find_go() {
 	[ -n "$GO" ] || die "Go is needed to build xfer; install the version go.mod names from https://go.dev/dl"
 }
 
-install_packages
-find_go
-
-WORK=$(mktemp -d /tmp/xfer-bench.XXXXXX)
-BIN=$WORK/bin
-LOG=$WORK/log
-mkdir -p "$BIN" "$LOG" "$WORK/ssh" "$WORK/xfer" "$WORK/out"
-say "building xfer, xferd, gendata, quiccopy ..."
-(cd "$REPO" && "$GO" build -o "$BIN/" ./cmd/xfer ./cmd/xferd ./bench/gendata ./bench/quiccopy) >&2 ||
-	die "go build failed"
-
-# ---------------------------------------------------------------------------
-# Data on tmpfs.
-
+# The data lives in memory (tmpfs): check that it fits before anything else.
 SIZE=$((SIZE_MB * 1048576))
 TREE_BYTES=$((FILES * FILE_KB * 1024))
 # Two sources, one destination copy, the tree twice (a page per file at least).
@@ -220,6 +207,20 @@ NEED_MB=$((big * 3 * SIZE_MB + tree * 2 * file_mb + 256))
 avail_mb=$(($(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) / 1024))
 [ $((NEED_MB + 1024)) -le "$avail_mb" ] ||
 	die "the data needs about ${NEED_MB} MiB of memory (tmpfs) plus 1 GiB to spare, only ${avail_mb} MiB are available; try SIZE_MB=$(((avail_mb - 1024 - 2 * file_mb - 256) / 3))"
+
+install_packages
+find_go
+
+WORK=$(mktemp -d /tmp/xfer-bench.XXXXXX)
+BIN=$WORK/bin
+LOG=$WORK/log
+mkdir -p "$BIN" "$LOG" "$WORK/ssh" "$WORK/xfer" "$WORK/out"
+say "building xfer, xferd, gendata, quiccopy ..."
+(cd "$REPO" && "$GO" build -o "$BIN/" ./cmd/xfer ./cmd/xferd ./bench/gendata ./bench/quiccopy) >&2 ||
+	die "go build failed"
+
+# ---------------------------------------------------------------------------
+# Data on tmpfs.
 
 DATA_NOTE="a private tmpfs"
 MNT=$WORK/data
