@@ -26,6 +26,7 @@
 #   CASES="random text tree"   which loopback cases to run
 #   SHAPED_MBIT=1000           rate of the --shaped link
 #   SHAPED_RUNS=$RUNS          runs per tool over the shaped link
+#   XFER_REV        the commit to print when the tree is not a git checkout
 #
 # A quick check: SIZE_MB=64 RUNS=1 FILES=1000 bench/compare.sh
 #
