@@ -150,12 +150,13 @@ func (s *Server) serveSend(ctx context.Context, log *slog.Logger, conn *transfer
 	fi, err := root.Stat(dest)
 	destIsDir := err == nil && fi.IsDir()
 	opt := transfer.ReceiveOptions{
-		Root:        root,
-		ChunkSize:   negotiateChunk(h.ChunkSize),
-		NoClobber:   h.Flags&protocol.HelloNoClobber != 0 || s.cfg.NoOverwrite || ak.Options.NoOverwrite,
-		NoResume:    h.Flags&protocol.HelloNoResume != 0,
-		MaxFileSize: s.cfg.MaxFileSize,
-		Locks:       &s.locks,
+		Root:          root,
+		ChunkSize:     negotiateChunk(h.ChunkSize),
+		NoClobber:     h.Flags&protocol.HelloNoClobber != 0,
+		DenyOverwrite: s.cfg.NoOverwrite || ak.Options.NoOverwrite,
+		NoResume:      h.Flags&protocol.HelloNoResume != 0,
+		MaxFileSize:   s.cfg.MaxFileSize,
+		Locks:         &s.locks,
 	}
 	switch {
 	case destIsDir:
@@ -184,7 +185,11 @@ func (s *Server) serveSend(ctx context.Context, log *slog.Logger, conn *transfer
 			return
 		}
 		if r.Err != nil {
-			log.Warn("receive failed", "path", r.Path, "err", r.Err)
+			if transfer.ErrorCode(r.Err) == protocol.CodePermissionDenied {
+				log.Warn("permission denied", "path", r.Path, "err", r.Err)
+			} else {
+				log.Warn("receive failed", "path", r.Path, "err", r.Err)
+			}
 			return
 		}
 		log.Info("received", "path", r.Path, "bytes", r.Size, "resumed", r.ResumedBytes, "skipped", r.Skipped,

@@ -28,7 +28,11 @@ type ReceiveOptions struct {
 	RenameTop string
 	ChunkSize uint32 // the negotiated chunk size; Opens must use it
 	NoClobber bool   // never replace an existing file that differs
-	NoResume  bool   // discard partials instead of resuming them
+	// DenyOverwrite is NoClobber imposed by the receiver's policy (the
+	// daemon's --no-overwrite or a key's no-overwrite): refusals are
+	// "permission denied" rather than "exists".
+	DenyOverwrite bool
+	NoResume      bool // discard partials instead of resuming them
 	// MaxFileSize refuses larger files (0: no limit).
 	MaxFileSize uint64
 	Workers     int // open/verify/write workers; 2×GOMAXPROCS if 0
@@ -108,6 +112,9 @@ func Receive(ctx context.Context, c *Conn, opt ReceiveOptions) (Stats, error) {
 	}
 	if opt.Base == "" {
 		opt.Base = "."
+	}
+	if opt.DenyOverwrite {
+		opt.NoClobber = true
 	}
 	r := &receiver{
 		c:       c,
@@ -203,7 +210,10 @@ func (r *receiver) control() error {
 			}
 			r.report(FileResult{Path: p, Err: m})
 		case *protocol.Finish:
-			r.active.Wait()
+			if err := r.awaitFiles(); err != nil {
+				r.c.Send(protocol.Errorf(0, protocol.CodeProtocol, "%v", err))
+				return err
+			}
 			if err := r.failure(); err != nil {
 				return err
 			}
@@ -215,6 +225,36 @@ func (r *receiver) control() error {
 		default:
 			return unexpected(m, "from a sender")
 		}
+	}
+}
+
+// finishGrace bounds the wait, after Finish, for chunks still in flight
+// (on QUIC, End may overtake the last frames).
+const finishGrace = 30 * time.Second
+
+// awaitFiles waits, after Finish, for the files whose End has arrived to
+// be installed. A file the sender never ended is a protocol error.
+func (r *receiver) awaitFiles() error {
+	r.mu.Lock()
+	for _, rf := range r.byID {
+		rf.mu.Lock()
+		open := rf.end == nil && !rf.done
+		rf.mu.Unlock()
+		if open {
+			r.mu.Unlock()
+			return fmt.Errorf("transfer: Finish while %s is still open", rf.wirePath)
+		}
+	}
+	r.mu.Unlock()
+	idle := make(chan struct{})
+	go func() { r.active.Wait(); close(idle) }()
+	select {
+	case <-idle:
+		return nil
+	case <-r.fatal:
+		return r.fatalE
+	case <-time.After(finishGrace):
+		return fmt.Errorf("transfer: chunks announced by End did not arrive within %v of Finish", finishGrace)
 	}
 }
 

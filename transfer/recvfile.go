@@ -136,7 +136,7 @@ func (r *receiver) prepare(m *protocol.Open) (*rfile, error) {
 		case fi.Mode().IsRegular() && uint64(fi.Size()) == m.Size:
 			existing = protocol.AcceptExists
 		case r.opt.NoClobber:
-			return nil, protocol.Errorf(m.ID, protocol.CodeExists, "%s: destination exists and differs (not replaced)", m.Path)
+			return nil, r.notReplaced(m.ID, m.Path)
 		}
 	}
 	rf.mhash = protocol.ManifestHash(m)
@@ -351,10 +351,19 @@ func (r *receiver) handleSkip(m *protocol.Skip) error {
 	case protocol.CodeSourceChanged:
 		msg = "source changed during transfer"
 	case protocol.CodeExists:
-		msg = "destination exists and differs (not replaced)"
+		r.failFile(rf, r.notReplaced(m.ID, rf.wirePath))
+		return nil
 	}
 	r.failFile(rf, protocol.Errorf(m.ID, m.Reason, "%s: %s", rf.wirePath, msg))
 	return nil
+}
+
+// notReplaced is the refusal to replace an existing, different file.
+func (r *receiver) notReplaced(id uint32, p string) *protocol.Error {
+	if r.opt.DenyOverwrite {
+		return protocol.Errorf(id, protocol.CodePermissionDenied, "permission denied: %s exists and the daemon does not allow replacing it (no-overwrite)", p)
+	}
+	return protocol.Errorf(id, protocol.CodeExists, "%s: destination exists and differs (not replaced: --no-clobber)", p)
 }
 
 func (r *receiver) lookupID(id uint32) *rfile {
@@ -402,7 +411,7 @@ func (r *receiver) failFile(rf *rfile, perr *protocol.Error) {
 	r.mu.Unlock()
 	r.send(perr)
 	r.report(FileResult{Path: rf.wirePath, Size: rf.open.Size, Err: perr, Duration: time.Since(rf.start)})
-	r.release(rf, perr.Code == protocol.CodeVerifyFailed || perr.Code == protocol.CodeExists)
+	r.release(rf, perr.Code == protocol.CodeVerifyFailed || perr.Code == protocol.CodeExists || perr.Code == protocol.CodePermissionDenied)
 }
 
 // release unregisters rf, closes its files and unlocks its destination;

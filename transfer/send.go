@@ -171,7 +171,17 @@ func (s *sender) failure() error {
 // answered.
 func (s *sender) offer(items <-chan Item) error {
 	var id uint32
-	for it := range items {
+	for {
+		var it Item
+		select {
+		case i, ok := <-items:
+			if !ok {
+				return s.failure()
+			}
+			it = i
+		case <-s.failed:
+			return s.failErr
+		}
 		id++
 		if it.Err != nil {
 			// Tell the receiver too: on a get it is the user's side.
@@ -215,7 +225,6 @@ func (s *sender) offer(items <-chan Item) error {
 			return err
 		}
 	}
-	return s.failure()
 }
 
 func (s *sender) openFile(id uint32, it Item) (*sfile, error) {
@@ -349,7 +358,12 @@ func (s *sender) answered(id uint32, done *protocol.Done, perr *protocol.Error) 
 			WireBytes: f.wire.Load(), Duration: time.Since(f.start),
 		}
 		if perr != nil {
-			r.Err = f.abort.Load() // our own reason if we withdrew the file first
+			r.Err = perr
+			// Our own reason, when we withdrew a changing source first,
+			// says more than the receiver's echo of it.
+			if own := f.abort.Load(); own != nil && own.Code == protocol.CodeSourceChanged {
+				r.Err = own
+			}
 		} else {
 			r.Root = done.Root
 			r.Skipped = done.Skipped

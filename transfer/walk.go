@@ -21,14 +21,33 @@ var ErrSymlink = errors.New("symbolic link skipped (not followed)")
 // whatever their size. It stops early, returning false, when stop is
 // closed.
 func Walk(root *os.Root, name, wire string, out chan<- Item, stop <-chan struct{}) bool {
+	return WalkSkip(root, name, wire, out, stop, nil)
+}
+
+// WalkSkip is Walk with a filter: skip is called for every entry (the top
+// one included) before it is sent; returning true leaves the entry out
+// and, for a directory, does not read it.
+func WalkSkip(root *os.Root, name, wire string, out chan<- Item, stop <-chan struct{}, skip func(wire string, fi fs.FileInfo) bool) bool {
 	fi, err := root.Lstat(name)
 	if err != nil {
 		return emit(out, stop, Item{Path: wire, Err: sourceErr(wire, err)})
 	}
-	return walk(root, name, wire, fi, out, stop)
+	w := walker{root: root, out: out, stop: stop, skip: skip}
+	return w.walk(name, wire, fi)
 }
 
-func walk(root *os.Root, name, wire string, fi fs.FileInfo, out chan<- Item, stop <-chan struct{}) bool {
+type walker struct {
+	root *os.Root
+	out  chan<- Item
+	stop <-chan struct{}
+	skip func(wire string, fi fs.FileInfo) bool
+}
+
+func (w *walker) walk(name, wire string, fi fs.FileInfo) bool {
+	if w.skip != nil && w.skip(wire, fi) {
+		return true
+	}
+	root, out, stop := w.root, w.out, w.stop
 	it := Item{Path: wire, Mode: fi.Mode().Perm(), MTime: fi.ModTime(), Size: uint64(fi.Size())}
 	switch {
 	case fi.Mode().IsRegular():
@@ -68,7 +87,7 @@ func walk(root *os.Root, name, wire string, fi fs.FileInfo, out chan<- Item, sto
 				}
 				continue
 			}
-			if !walk(root, child, cwire, cfi, out, stop) {
+			if !w.walk(child, cwire, cfi) {
 				return false
 			}
 		}
