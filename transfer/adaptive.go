@@ -14,7 +14,8 @@ import (
 // their time blocked writing frames (the socket or stream is backing up)
 // while the machine still has idle CPU; when the CPU is busy, writes that
 // block only mean the receiver (often on the same cores) is slow, and
-// compressing would make everything slower. It samples every 250 ms.
+// compressing would make everything slower. It samples every 250 ms,
+// with hysteresis: once link-bound it stays so while writes keep blocking.
 type linkMonitor struct {
 	blocked atomic.Int64 // nanoseconds workers spent in WriteFrame
 	state   atomic.Int32 // 0 unknown, 1 link-bound, 2 CPU-bound
@@ -25,6 +26,7 @@ type linkMonitor struct {
 const (
 	monitorEvery      = 250 * time.Millisecond
 	blockedThreshold  = 0.25 // of worker time spent writing
+	releaseThreshold  = 0.10 // link-bound until writes block less than this
 	idleThreshold     = 0.20 // of machine CPU idle
 	linkStateUnknown  = 0
 	linkStateLink     = 1
@@ -71,9 +73,13 @@ func (m *linkMonitor) run() {
 			idleFrac = float64(idle-lastIdle) / float64(total-lastTotal)
 		}
 		lastBlocked, lastIdle, lastTotal, cpuOK, last = b, idle, total, ok, now
-		if frac > blockedThreshold && idleFrac > idleThreshold {
+		switch {
+		case m.state.Load() == linkStateLink && frac > releaseThreshold:
+			// Stay: compressing uses the idle CPU that made us switch,
+			// which must not switch us back while writes still block.
+		case frac > blockedThreshold && idleFrac > idleThreshold:
 			m.state.Store(linkStateLink)
-		} else {
+		default:
 			m.state.Store(linkStateCPUBound)
 		}
 	}
