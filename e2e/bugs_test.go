@@ -61,3 +61,12 @@ const bugNoSessionIdleTimeout = "BUG: a daemon that stops talking mid-transfer, 
 // space: N bytes needed"; the message also discloses the daemon's file
 // system layout.
 const bugJournalENOSPC = "BUG: a full disk while resuming fails on the journal append with a raw error that names the daemon's absolute path, not \"receiver out of space: N bytes needed\""
+
+// The client's progress counter (client/client.go, emitter.progress) adds
+// every Progress hook call to the run's total, and a resumed attempt
+// reports the chunks the receiver already held again (transfer/sendpipe.go
+// sendChunk calls hooks.progress for held chunks), while emitter.forget is
+// only called for per-file transient failures, not when the connection
+// drops. After a reconnect, total_done exceeds total_bytes (a cut at 50%
+// ends at about 150%).
+const bugProgressOverTotal = "BUG: after a reconnect the --json progress total_done exceeds total_bytes (held bytes counted once per attempt)"

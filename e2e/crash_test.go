@@ -91,6 +91,20 @@ func checkRerun(t *testing.T, r *result, size int64, sentBefore uint64, window i
 	}
 }
 
+// doneBeforeReconnect reports whether the run's file was done (file_done)
+// before its first reconnect: the break came too late to interrupt it.
+func doneBeforeReconnect(t *testing.T, r *result) bool {
+	for _, e := range r.events(t) {
+		switch e.name {
+		case "reconnect":
+			return false
+		case "file_done":
+			return true
+		}
+	}
+	return false
+}
+
 // calibrate times a clean transfer; kill points are drawn within it.
 func calibrate(t *testing.T, w *world, args []string) time.Duration {
 	t.Helper()
@@ -239,10 +253,15 @@ func TestCrashDaemon(t *testing.T) {
 						p.kill9()
 						r = w.xfer(time.Minute, args(dest)...)
 					}
-					if !finished && selfRecover && len(r.reconnects(t)) == 0 {
+					switch {
+					case finished || (selfRecover && doneBeforeReconnect(t, r)):
+						t.Logf("iteration %d: the transfer was complete before the kill", i)
+						r.ok(t)
+					case selfRecover && len(r.reconnects(t)) == 0:
 						t.Errorf("no reconnect event after the daemon was killed\n%s", r)
+					default:
+						checkRerun(t, r, size, sent, window)
 					}
-					checkRerun(t, r, size, sent, window)
 					sameFile(t, src, destPath(dest))
 					os.Remove(destPath(dest))
 				}
@@ -302,13 +321,18 @@ func TestDaemonSIGTERM(t *testing.T) {
 				}
 				r := p.result(args).ok(t)
 				s := r.summary(t)
-				if len(r.reconnects(t)) == 0 {
+				switch {
+				case len(r.reconnects(t)) == 0:
 					t.Errorf("no reconnect event\n%s", r)
-				}
-				if s.ResumedBytes == 0 {
+				case doneBeforeReconnect(t, r):
+					// The daemon had sent everything before the signal
+					// (progress events lag behind by up to 100 ms).
+					t.Logf("the transfer was complete before the daemon stopped")
+				case s.ResumedBytes == 0:
 					t.Errorf("resumed_bytes = 0: the partial was not kept or not resumed\n%s", r)
+				default:
+					checkRerun(t, r, size, sent, inflightFor(tr)+chunkSlack)
 				}
-				checkRerun(t, r, size, sent, inflightFor(tr)+chunkSlack)
 				sameFile(t, src, crashDest(w, root, op, dest))
 				d.alive()
 			})

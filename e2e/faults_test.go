@@ -277,11 +277,12 @@ func runFaultCase(t *testing.T, fc faultCase, tr string) {
 		t.Errorf("wire_bytes %d, want within [%d, %d] (size %d, resumed %d, up to date %d)", s.WireBytes, lo, hi, size, s.ResumedBytes, upToDate)
 	}
 	if fc.doneFirst && wantReconnect {
-		// Some files were complete before the cut: the client saw their
-		// Done (file_done before the reconnect), or the retry found them
-		// up to date. Either way they were not sent again.
+		// Some files had arrived whole before the cut: the client saw
+		// their Done (file_done before the reconnect), or the retry found
+		// them installed (up to date) or all their chunks held (resumed
+		// whole). Either way they were not sent again.
 		evs := r.events(t)
-		before, reconnected := 0, false
+		before, whole, reconnected := 0, 0, false
 		for _, e := range evs {
 			switch e.name {
 			case "reconnect":
@@ -292,10 +293,15 @@ func runFaultCase(t *testing.T, fc faultCase, tr string) {
 				}
 			}
 		}
-		if before == 0 && upToDate == 0 {
-			t.Errorf("no file was complete before the cut\n%s", r)
+		for _, f := range r.filesDone(t) {
+			if f.Skipped || (f.ResumedBytes == f.Size && f.WireBytes == 0) {
+				whole++
+			}
 		}
-		t.Logf("%d files done before the cut, %d bytes found up to date after it", before, upToDate)
+		if before+whole == 0 {
+			t.Errorf("no file had arrived whole before the cut\n%s", r)
+		}
+		t.Logf("%d files done before the cut, %d found whole after it", before, whole)
 	}
 	if fc.tree {
 		sameTree(t, srcs[0], filepath.Join(root, "run1", "tree"))
