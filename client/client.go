@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -56,6 +57,9 @@ type Options struct {
 	Events func(Event)
 	// DialTimeout bounds connecting (10 s if 0).
 	DialTimeout time.Duration
+	// Logger receives transport warnings, such as a kernel that limits
+	// the UDP buffers QUIC asks for (nil: discarded).
+	Logger *slog.Logger
 
 	// Filter, when set, leaves out the paths its rules exclude (Send
 	// only). See [Filter] for the pattern language.
@@ -205,7 +209,7 @@ func (o *Options) dialHello(ctx context.Context, a address.Address, hello *proto
 	switch a.Scheme {
 	case "quic":
 		dctx, cancel := context.WithTimeout(ctx, timeout)
-		sess, err = dialQUIC(dctx, a.HostPort(), o.Streams)
+		sess, err = dialQUIC(dctx, a.HostPort(), o.Streams, o.Logger)
 		cancel()
 	default:
 		d := net.Dialer{Timeout: timeout}

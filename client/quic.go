@@ -7,7 +7,9 @@ import (
 	"xfer/transport"
 )
 
-func dialQUIC(ctx context.Context, hostport string, streams int) (transport.Session, error) {
-	// The client stays quiet about small UDP buffers; xferd logs it.
-	return transport.DialQUIC(ctx, hostport, &transport.QUICOptions{Streams: streams, Logger: slog.New(slog.DiscardHandler)})
+func dialQUIC(ctx context.Context, hostport string, streams int, log *slog.Logger) (transport.Session, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return transport.DialQUIC(ctx, hostport, &transport.QUICOptions{Streams: streams, Logger: log})
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -116,6 +117,9 @@ func transferCmd(ctx context.Context, cmd string, args []string, stdin io.Reader
 		Streams:        *streams,
 		Retries:        *retries,
 	}
+	if !quiet {
+		opt.Logger = warnLogger(stderr)
+	}
 	if *retries <= 0 {
 		opt.Retries = -1
 	}
@@ -224,4 +228,26 @@ func report(stderr io.Writer, err error) int {
 		return exitInterrupted
 	}
 	return exitError
+}
+
+// warnLogger prints transport warnings as "xfer: warning: MSG key=value…".
+func warnLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(&prefixWriter{w: w}, &slog.HandlerOptions{
+		Level: slog.LevelWarn,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey) {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+}
+
+type prefixWriter struct{ w io.Writer }
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(p.w, "xfer: warning: "); err != nil {
+		return 0, err
+	}
+	return p.w.Write(b)
 }
