@@ -15,6 +15,8 @@ package main
 //	        sets $ADDR and $PORT
 //	daemon-stop [SIGNAL]
 //	        send SIGTERM (or INT) and require exit status 0 within 20 s
+//	daemon-hup
+//	        send SIGHUP (the daemon must keep running)
 //	xferd-exit CODE ARGS...
 //	        run xferd ARGS... in the foreground, require exit status CODE
 //	        within 20 s; its stderr goes to $WORK/out.log
@@ -66,6 +68,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"daemon-start": cmdDaemonStart,
 			"daemon-stop":  cmdDaemonStop,
+			"daemon-hup":   cmdDaemonHup,
 			"xferd-exit":   cmdXferdExit,
 			"perm":         cmdPerm,
 			"fingerprint":  cmdFingerprint,
@@ -259,6 +262,11 @@ func cmdDaemonStop(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("no daemon running")
 	}
 	setDaemon(ts, nil)
+	select {
+	case <-d.done:
+		ts.Fatalf("xferd had already exited: %v", d.err)
+	default:
+	}
 	sig := syscall.SIGTERM
 	if len(args) == 1 && args[0] == "INT" {
 		sig = syscall.SIGINT
@@ -274,6 +282,17 @@ func cmdDaemonStop(ts *testscript.TestScript, neg bool, args []string) {
 		<-d.done
 		ts.Fatalf("xferd still running 20 s after %v", sig)
 	}
+}
+
+func cmdDaemonHup(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: daemon-hup")
+	}
+	d := daemonOf(ts)
+	if d == nil {
+		ts.Fatalf("no daemon running")
+	}
+	ts.Check(d.cmd.Process.Signal(syscall.SIGHUP))
 }
 
 func cmdXferdExit(ts *testscript.TestScript, neg bool, args []string) {
