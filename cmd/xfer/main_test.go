@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -43,7 +44,7 @@ func buildXferd(t *testing.T) {
 	}
 	gocmd, err := exec.LookPath("go")
 	if err != nil {
-		gocmd = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+		gocmd = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
 	dir, err := os.MkdirTemp("", "xferd-bin-")
 	if err != nil {
@@ -60,10 +61,10 @@ func buildXferd(t *testing.T) {
 		os.RemoveAll(dir)
 		t.Fatalf("building xferd: %v\n%s", err, out)
 	}
-	xferdBin = bin
-	binDir = dir
+	xferdBin, binDir = bin, dir
 }
 
+// binDir is the temporary directory holding xferdBin.
 var binDir string
 
 // TestScripts runs testdata/local once and testdata/net over TCP and over
