@@ -29,8 +29,10 @@ const (
 	// A single file of 64 full chunks and a last chunk of 40000 bytes.
 	faultFileSize = 64*faultChunk + 40000
 	lastChunkLen  = 40000
-	// A tree of treeFiles files of three chunks each.
-	treeFiles    = 6
+	// A tree of treeFiles files of three chunks each. The receiver may drop
+	// the frames still queued in its pipeline when the connection breaks
+	// (about ten), so the cut between files comes well after that.
+	treeFiles    = 12
 	treeFileSize = 3 * faultChunk
 	// Wire sizes (protocol/PROTOCOL.md): a raw chunk frame is the 47-byte
 	// header, the 32-byte chunk hash, the data and the 16-byte tag; a
@@ -126,9 +128,9 @@ var faultCases = []faultCase{
 	{
 		name: "cut-between-files",
 		tree: true,
-		// Right after the frames of the third file; its End and the
-		// fourth file's first frame race for this point.
-		tcp:       func(c calib) netsim.TCPFault { return netsim.CutAfter(c.pre + 3*frames(treeFileSize) + endRecord/2) },
+		// Right after the frames of the ninth file; its End and the
+		// tenth file's first frame race for this point.
+		tcp:       func(c calib) netsim.TCPFault { return netsim.CutAfter(c.pre + 9*frames(treeFileSize) + endRecord/2) },
 		quic:      func(c calib) quicFault { return quicFault{f: []netsim.UDPFault{netsim.OutageAfter(c.total/2, outage)}} },
 		doneFirst: true,
 	},

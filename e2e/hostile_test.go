@@ -68,8 +68,8 @@ func startFakeDaemon(t *testing.T, tr string, script func(*fakeSession) error) *
 		wg.Wait()
 		fd.mu.Lock()
 		defer fd.mu.Unlock()
-		if t.Failed() {
-			t.Logf("fake daemon: %v", errors.Join(fd.errs...))
+		if err := errors.Join(fd.errs...); t.Failed() && err != nil {
+			t.Logf("fake daemon: %v", err)
 		}
 	})
 	return fd
