@@ -1,47 +1,48 @@
 package transfer
 
 import (
-	"bufio"
-	"os"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 )
 
-// linkMonitor tells the sender's compression policy what limits the
-// transfer. The link is the bottleneck when the workers spend much of
-// their time blocked writing frames (the socket or stream is backing up)
-// while the machine still has idle CPU; when the CPU is busy, writes that
-// block only mean the receiver (often on the same cores) is slow, and
-// compressing would make everything slower. It samples every 250 ms,
-// with hysteresis: once link-bound it stays so while writes keep blocking.
+// linkMonitor tells the sender's compression policy whether compressing
+// pays, by measuring it: it alternates short probes with compression on
+// and off, compares how many plaintext bytes per second got through in
+// each, and keeps the better setting until the next probe.
+//
+// Local signals cannot tell the cases apart: writes that block while the
+// CPU is idle may mean a slow link (compress) or a receiver that is slow on
+// the same cores (do not), and on a shared machine idle CPU says little.
+// The delivered rate answers the question that matters directly. Probes
+// cost little: at most probeTicks of the less good setting every cycle.
 type linkMonitor struct {
-	blocked atomic.Int64 // nanoseconds workers spent in WriteFrame
-	state   atomic.Int32 // 0 unknown, 1 link-bound, 2 CPU-bound
-	workers int
-	stop    chan struct{}
+	raw   atomic.Int64 // plaintext bytes of chunks sent (or found held)
+	state atomic.Int32 // linkStateUnknown, linkStateLink (compress), linkStateCPUBound (don't)
+	stop  chan struct{}
 }
 
 const (
-	monitorEvery      = 250 * time.Millisecond
-	blockedThreshold  = 0.25 // of worker time spent writing
-	releaseThreshold  = 0.10 // link-bound until writes block less than this
-	idleThreshold     = 0.20 // of machine CPU idle
+	monitorTick = 250 * time.Millisecond
+	probeTicks  = 4  // one second with compression on, one with it off
+	holdTicks   = 32 // then eight seconds with the better setting
+	// compressGain is how much faster "on" must be: compression costs CPU
+	// that other transfers on the machine may want.
+	compressGain = 1.10
+
 	linkStateUnknown  = 0
 	linkStateLink     = 1
 	linkStateCPUBound = 2
 )
 
-func newLinkMonitor(workers int) *linkMonitor {
-	m := &linkMonitor{workers: workers, stop: make(chan struct{})}
+func newLinkMonitor() *linkMonitor {
+	m := &linkMonitor{stop: make(chan struct{})}
 	go m.run()
 	return m
 }
 
 func (m *linkMonitor) close() { close(m.stop) }
 
-// hint returns (linkBound, known).
+// hint returns (compress, known).
 func (m *linkMonitor) hint() (bool, bool) {
 	switch m.state.Load() {
 	case linkStateLink:
@@ -52,62 +53,51 @@ func (m *linkMonitor) hint() (bool, bool) {
 	return false, false
 }
 
-func (m *linkMonitor) run() {
-	t := time.NewTicker(monitorEvery)
-	defer t.Stop()
-	lastBlocked := m.blocked.Load()
-	lastIdle, lastTotal, cpuOK := readCPU()
-	last := time.Now()
-	for {
+// measure sets the state, waits n ticks (the first one lets the pipeline
+// settle), and returns the plaintext rate over the remaining ones.
+func (m *linkMonitor) measure(state int32, n int) (float64, bool) {
+	m.state.Store(state)
+	var start int64
+	var t0 time.Time
+	for i := 0; i < n; i++ {
 		select {
 		case <-m.stop:
+			return 0, false
+		case <-time.After(monitorTick):
+		}
+		if i == 0 {
+			start, t0 = m.raw.Load(), time.Now()
+		}
+	}
+	return float64(m.raw.Load()-start) / time.Since(t0).Seconds(), true
+}
+
+func (m *linkMonitor) run() {
+	// Let the connection and the pipeline ramp up first: a probe taken
+	// during the ramp would look slow whatever it measured.
+	if _, ok := m.measure(linkStateCPUBound, probeTicks); !ok {
+		return
+	}
+	for {
+		off, ok := m.measure(linkStateCPUBound, probeTicks)
+		if !ok {
 			return
-		case <-t.C:
 		}
-		now := time.Now()
-		b := m.blocked.Load()
-		frac := float64(b-lastBlocked) / (float64(now.Sub(last)) * float64(m.workers))
-		idleFrac := 1.0
-		idle, total, ok := readCPU()
-		if ok && cpuOK && total > lastTotal {
-			idleFrac = float64(idle-lastIdle) / float64(total-lastTotal)
+		on, ok := m.measure(linkStateLink, probeTicks)
+		if !ok {
+			return
 		}
-		lastBlocked, lastIdle, lastTotal, cpuOK, last = b, idle, total, ok, now
-		switch {
-		case m.state.Load() == linkStateLink && frac > releaseThreshold:
-			// Stay: compressing uses the idle CPU that made us switch,
-			// which must not switch us back while writes still block.
-		case frac > blockedThreshold && idleFrac > idleThreshold:
-			m.state.Store(linkStateLink)
-		default:
-			m.state.Store(linkStateCPUBound)
+		if _, ok := m.measure(choose(on, off), holdTicks); !ok {
+			return
 		}
 	}
 }
 
-// readCPU returns the machine's idle and total CPU time (jiffies) from
-// /proc/stat.
-func readCPU() (idle, total uint64, ok bool) {
-	f, err := os.Open("/proc/stat")
-	if err != nil {
-		return 0, 0, false
+// choose returns the state to hold after probes that delivered on and off
+// plaintext bytes per second with compression on and off.
+func choose(on, off float64) int32 {
+	if on > compressGain*off {
+		return linkStateLink
 	}
-	defer f.Close()
-	line, err := bufio.NewReader(f).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "cpu ") {
-		return 0, 0, false
-	}
-	for i, field := range strings.Fields(line)[1:] {
-		v, err := strconv.ParseUint(field, 10, 64)
-		if err != nil {
-			return 0, 0, false
-		}
-		if i == 3 || i == 4 { // idle, iowait
-			idle += v
-		}
-		if i < 8 { // guest time is already in user
-			total += v
-		}
-	}
-	return idle, total, true
+	return linkStateCPUBound
 }

@@ -104,7 +104,7 @@ func Send(ctx context.Context, c *Conn, items <-chan Item, opt SendOptions) (Sta
 	}
 	stop := context.AfterFunc(ctx, func() { s.fail(ctx.Err()) })
 	defer stop()
-	s.mon = newLinkMonitor(opt.Workers)
+	s.mon = newLinkMonitor()
 	defer s.mon.close()
 
 	go s.controlLoop()

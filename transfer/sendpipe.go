@@ -3,7 +3,6 @@ package transfer
 import (
 	"fmt"
 	"io"
-	"time"
 
 	"xfer/chunk"
 	"xfer/crypto"
@@ -86,6 +85,7 @@ func (s *sender) sendChunk(enc *chunk.Encoder, hdrp, aadp *[]byte, j job) {
 	raw := j.buf[protocol.HashSize : protocol.HashSize+j.n]
 	h := crypto.ChunkHash(raw)
 	f.hashes[j.index] = h
+	s.mon.raw.Add(int64(j.n))
 	if held, ok := f.held[j.index]; ok && held == h {
 		f.kept.Add(uint64(j.n))
 		s.hooks.progress(f.item.Path, uint64(j.n))
@@ -125,10 +125,7 @@ func (s *sender) sendChunk(enc *chunk.Encoder, hdrp, aadp *[]byte, j job) {
 	aad := append(append((*aadp)[:0], hdr...), f.mhash[:]...)
 	*aadp = aad
 	ct := f.aead.Seal(pt[:0], j.index, last, pt, aad)
-	t0 := time.Now()
-	err = s.c.s.WriteFrame(hdr, ct)
-	s.mon.blocked.Add(int64(time.Since(t0)))
-	if err != nil {
+	if err := s.c.s.WriteFrame(hdr, ct); err != nil {
 		s.fail(fmt.Errorf("transfer: sending chunk: %w", err))
 		return
 	}
