@@ -249,6 +249,9 @@ type run struct {
 	// onConn, when set, is called with both ends before the transfer
 	// starts (to close them from a hook, say).
 	onConn func(snd, rcv *transfer.Conn)
+	// leakOK turns off the check that no error the sender got from the
+	// receiver names the receiver's own directory (for a known bug).
+	leakOK bool
 }
 
 // do runs Send and Receive concurrently over a fresh session and waits
@@ -318,6 +321,14 @@ func (r run) start(tb testing.TB) (wait func() outcome) {
 		wg.Wait()
 		if ctx.Err() != nil {
 			tb.Fatalf("transfer did not finish within %v (send: %v, receive: %v)", testTimeout, o.sendErr, o.recvErr)
+		}
+		// Messages from the peer must not reveal where it keeps files.
+		if abs, err := filepath.Abs(r.dst); err == nil && !r.leakOK {
+			for _, res := range o.sent.all() {
+				if res.Err != nil && strings.Contains(res.Err.Error(), abs) {
+					tb.Errorf("the receiver's error for %q names its directory: %q", res.Path, res.Err)
+				}
+			}
 		}
 		return *o
 	}
@@ -497,3 +508,16 @@ type atomic64 struct{ v atomic.Uint64 }
 
 func (a *atomic64) add(n uint64) uint64 { return a.v.Add(n) }
 func (a *atomic64) load() uint64        { return a.v.Load() }
+
+// knownBug skips t, naming an engine bug not fixed yet, unless the
+// environment sets XFER_KNOWN_BUGS=1: then the test runs, to check
+// whether the bug is gone.
+//
+//	XFER_KNOWN_BUGS=1 go test ./transfer -run 'Busy|Hostile|NoSpace' -v
+func knownBug(t *testing.T, msg string) {
+	t.Helper()
+	if os.Getenv("XFER_KNOWN_BUGS") == "" {
+		t.Skip(msg)
+	}
+	t.Log(msg)
+}
