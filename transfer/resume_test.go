@@ -196,6 +196,19 @@ func TestResume(t *testing.T) {
 				}
 			})
 
+			t.Run("chunk-size-changed-between-attempts", func(t *testing.T) {
+				src, dst, data := setup(t)
+				interrupt(t, kind, src, dst, "f")
+				o := run{kind: kind, src: src, names: []string{"f"}, dst: dst,
+					sopt: transfer.SendOptions{ChunkSize: 2 * cs}}.do(t)
+				o.mustSucceed(t)
+				checkFile(t, filepath.Join(dst, "f"), data, 0o640, mtime)
+				noLeftovers(t, dst)
+				if r := o.sent.result(t, "f"); r.Err != nil || r.ResumedBytes != 0 {
+					t.Errorf("result %+v: a partial of another chunk size must not be resumed", r)
+				}
+			})
+
 			t.Run("no-resume", func(t *testing.T) {
 				src, dst, data := setup(t)
 				interrupt(t, kind, src, dst, "f")
