@@ -19,10 +19,11 @@ import (
 // file. A batch is flushed when it holds batchMax files or batchDelay
 // after its first file, whichever comes first.
 type installBatch struct {
-	r     *receiver
-	mu    sync.Mutex
-	items []batchItem
-	timer *time.Timer
+	r       *receiver
+	mu      sync.Mutex
+	items   []batchItem
+	timer   *time.Timer
+	flushMu sync.Mutex // held while a batch installs; Receive waits on it
 }
 
 type batchItem struct {
@@ -49,7 +50,12 @@ func (b *installBatch) add(rf *rfile, done *protocol.Done, res FileResult) {
 	}
 }
 
+// flush installs the queued files. The files are claimed (done) by
+// finalize, so nothing else releases them meanwhile; flushMu makes the
+// flush at the end of Receive wait for one a timer started.
 func (b *installBatch) flush() {
+	b.flushMu.Lock()
+	defer b.flushMu.Unlock()
 	b.mu.Lock()
 	items := b.items
 	b.items = nil
@@ -73,10 +79,10 @@ func (b *installBatch) flush() {
 				ok = append(ok, it)
 				continue
 			}
-			r.failFile(it.rf, toProtoError(it.rf.id, it.rf.wirePath, err1))
+			r.failClaimed(it.rf, toProtoError(it.rf.id, it.rf.wirePath, err1), false)
 			continue
 		}
-		r.failFile(it.rf, toProtoError(it.rf.id, it.rf.wirePath, err))
+		r.failClaimed(it.rf, toProtoError(it.rf.id, it.rf.wirePath, err), false)
 	}
 	bad := make(map[string]error)
 	for d, root := range dirs {
@@ -86,7 +92,7 @@ func (b *installBatch) flush() {
 	}
 	for _, it := range ok {
 		if err := bad[it.rf.dirRel]; err != nil {
-			r.failFile(it.rf, toProtoError(it.rf.id, it.rf.wirePath, err))
+			r.failClaimed(it.rf, toProtoError(it.rf.id, it.rf.wirePath, err), false)
 			continue
 		}
 		r.installed(it.rf, it.done, it.res)
@@ -96,7 +102,24 @@ func (b *installBatch) flush() {
 // syncData makes the data of every file in the batch durable: one
 // syncfs(2) where the system has it, an fsync per file elsewhere.
 func syncData(items []batchItem) error {
-	err := unix.Syncfs(int(items[0].rf.f.Fd()))
+	// One syncfs per file system the batch touches (a mount point inside
+	// the root puts files on another one).
+	devs := make(map[uint64]int)
+	for _, it := range items {
+		var st unix.Stat_t
+		if err := unix.Fstat(int(it.rf.f.Fd()), &st); err != nil {
+			return err
+		}
+		if _, ok := devs[st.Dev]; !ok {
+			devs[st.Dev] = int(it.rf.f.Fd())
+		}
+	}
+	var err error
+	for _, fd := range devs {
+		if err = unix.Syncfs(fd); err != nil {
+			break
+		}
+	}
 	if err == nil {
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -50,9 +51,20 @@ type rfile struct {
 	end      *protocol.End
 	done     bool // finalized or failed
 
+	inflight sync.WaitGroup // chunk writes under way
+
 	existing     uint8       // AcceptExists or AcceptExistsKeep, once offered
 	existingRoot crypto.Hash // the existing destination\'s root
 }
+
+// sessionError is a peer's protocol violation that ends the session.
+type sessionError struct{ err error }
+
+func (e *sessionError) Error() string { return e.err.Error() }
+
+// maxChunks bounds the chunks of one file (16 Mi: 1 TiB at the smallest
+// chunk size), so that the per-chunk state of an Open stays bounded.
+const maxChunks = 1 << 24
 
 // PartialNames returns the names of the partial file and journal for a
 // destination file name, in the same directory. They start with
@@ -65,6 +77,11 @@ func PartialNames(name string) (part, journal string) {
 
 func (r *receiver) handleOpen(m *protocol.Open) error {
 	if _, err := r.prepare(m); err != nil {
+		var se *sessionError
+		if errors.As(err, &se) {
+			r.c.Send(protocol.Errorf(0, protocol.CodeProtocol, "%v", se.err))
+			return se.err
+		}
 		perr := toProtoError(m.ID, m.Path, err)
 		r.mu.Lock()
 		r.failed[m.ID] = true
@@ -79,14 +96,26 @@ func (r *receiver) handleOpen(m *protocol.Open) error {
 // (with Held messages for a resume). Slow work (hashing an existing file)
 // happens in a goroutine.
 func (r *receiver) prepare(m *protocol.Open) (*rfile, error) {
+	r.mu.Lock()
+	_, dupID := r.byID[m.ID]
+	_, dupTID := r.byTID[m.TransferID]
+	dupID = dupID || r.failed[m.ID]
+	open := len(r.byID)
+	r.mu.Unlock()
+	switch {
+	case dupID || dupTID:
+		return nil, &sessionError{fmt.Errorf("transfer: Open reuses id %d or its transfer id", m.ID)}
+	case open >= protocol.MaxOpenWindow:
+		return nil, &sessionError{fmt.Errorf("transfer: more than %d files open at once", protocol.MaxOpenWindow)}
+	}
 	if m.ChunkSize != r.opt.ChunkSize {
 		return nil, protocol.Errorf(m.ID, protocol.CodeProtocol, "%s: chunk size %d, negotiated %d", m.Path, m.ChunkSize, r.opt.ChunkSize)
 	}
 	if r.opt.MaxFileSize > 0 && m.Size > r.opt.MaxFileSize {
 		return nil, protocol.Errorf(m.ID, protocol.CodeTooLarge, "%s: %d bytes exceeds the receiver's limit of %d", m.Path, m.Size, r.opt.MaxFileSize)
 	}
-	if m.Size > 1<<62 {
-		return nil, protocol.Errorf(m.ID, protocol.CodeTooLarge, "%s: size %d", m.Path, m.Size)
+	if m.Size > 1<<62 || chunk.Count(m.Size, m.ChunkSize) > maxChunks {
+		return nil, protocol.Errorf(m.ID, protocol.CodeTooLarge, "%s: %d bytes in chunks of %d is more than %d chunks", m.Path, m.Size, m.ChunkSize, maxChunks)
 	}
 	rel, err := r.mapPath(m.Path)
 	if err != nil {
@@ -137,6 +166,11 @@ func (r *receiver) prepare(m *protocol.Open) (*rfile, error) {
 			existing = protocol.AcceptExists
 		case r.opt.NoClobber:
 			return nil, r.notReplaced(m.ID, m.Path)
+		}
+	}
+	if existing == 0 {
+		if err := checkSpace(dr, m, name); err != nil {
+			return nil, err
 		}
 	}
 	rf.mhash = protocol.ManifestHash(m)
@@ -204,43 +238,60 @@ func (r *receiver) hashExisting(rf *rfile) (crypto.Hash, error) {
 // fresh one, reserving its space when reserve is set.
 func (r *receiver) openPartial(rf *rfile, reserve bool) (held []protocol.HeldChunk, resumed bool, err error) {
 	root := rf.dir
+	// The partial is locked first (then the journal, if any), by every
+	// receiver in every process, so two transfers to one destination
+	// never share a partial.
+	f, err := root.OpenFile(rf.partName, os.O_RDWR, 0)
+	existed := err == nil
+	if errors.Is(err, fs.ErrNotExist) {
+		f, err = root.OpenFile(rf.partName, os.O_RDWR|os.O_CREATE, 0o600)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, false, protocol.Errorf(rf.id, protocol.CodeBusy, "%s: busy: another transfer to this destination is in progress", rf.wirePath)
+		}
+		return nil, false, err
+	}
+	rf.f = f
 	// A partial is resumed unless the destination exists and must not be
 	// replaced (no-clobber): then the existing file decides.
-	if rf.nchunks > 1 && !(r.opt.NoClobber && !reserve) {
+	if existed && rf.nchunks > 1 && !r.opt.NoResume && !(r.opt.NoClobber && !reserve) {
 		if jf, err := root.OpenFile(rf.jrnName, os.O_RDWR, 0); err == nil {
 			j, hdr, recs, err := resume.Open(jf)
 			switch {
 			case errors.Is(err, resume.ErrBusy):
 				return nil, false, protocol.Errorf(rf.id, protocol.CodeBusy, "%s: busy: another transfer to this destination is in progress", rf.wirePath)
-			case err == nil && !r.opt.NoResume && hdr.Dest == rf.destRel && hdr.Size == rf.open.Size && hdr.ChunkSize == rf.open.ChunkSize:
-				if f, err := root.OpenFile(rf.partName, os.O_RDWR, 0); err == nil {
-					rf.f, rf.j = f, j
-					for _, rec := range recs {
-						if rec.Index < rf.nchunks && !rf.have[rec.Index] {
-							rf.have[rec.Index] = true
-							rf.hashes[rec.Index] = rec.Hash
-							held = append(held, protocol.HeldChunk{Index: rec.Index, Hash: [32]byte(rec.Hash)})
-						}
+			case err == nil && hdr.Dest == rf.destRel && hdr.Size == rf.open.Size && hdr.ChunkSize == rf.open.ChunkSize:
+				rf.j = j
+				for _, rec := range recs {
+					if rec.Hash == (crypto.Hash{}) {
+						continue // invalidated: the chunk was being replaced
 					}
-					if err := r.reserve(rf); err != nil {
-						return nil, false, err
+					if rec.Index < rf.nchunks && !rf.have[rec.Index] {
+						rf.have[rec.Index] = true
+						rf.hashes[rec.Index] = rec.Hash
+						held = append(held, protocol.HeldChunk{Index: rec.Index, Hash: [32]byte(rec.Hash)})
 					}
-					rf.tr = resume.NewTracker(rf.f, rf.j, resume.TrackerConfig{MaxBytes: r.opt.SyncBytes, MaxDelay: r.opt.SyncDelay})
-					return held, true, nil
 				}
-				j.Close()
+				if err := r.reserve(rf); err != nil {
+					return nil, false, err
+				}
+				rf.tr = resume.NewTracker(rf.f, rf.j, resume.TrackerConfig{MaxBytes: r.opt.SyncBytes, MaxDelay: r.opt.SyncDelay})
+				return held, true, nil
 			case err == nil:
 				j.Close()
 			}
 			// Stale, mismatched or unreadable: start over.
 		}
 	}
-	root.Remove(rf.jrnName)
-	f, err := root.OpenFile(rf.partName, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	if err := f.Truncate(0); err != nil {
 		return nil, false, err
 	}
-	rf.f = f
+	root.Remove(rf.jrnName)
 	r.touch(rf.dirRel)
 	if reserve {
 		if err := r.reserve(rf); err != nil {
@@ -249,8 +300,7 @@ func (r *receiver) openPartial(rf *rfile, reserve bool) (held []protocol.HeldChu
 		}
 	}
 	if rf.nchunks > 1 {
-		// No O_TRUNC: Create truncates after taking the lock, so a
-		// journal held by another transfer is never wiped.
+		// No O_TRUNC: Create truncates after taking the lock.
 		jf, err := root.OpenFile(rf.jrnName, os.O_RDWR|os.O_CREATE, 0o600)
 		if err != nil {
 			return nil, false, err
@@ -351,7 +401,9 @@ func (r *receiver) handleSkip(m *protocol.Skip) error {
 	case protocol.CodeSourceChanged:
 		msg = "source changed during transfer"
 	case protocol.CodeExists:
-		r.failFile(rf, r.notReplaced(m.ID, rf.wirePath))
+		if r.claimDone(rf) {
+			r.failClaimed(rf, r.notReplaced(m.ID, rf.wirePath), true)
+		}
 		return nil
 	}
 	r.failFile(rf, protocol.Errorf(m.ID, m.Reason, "%s: %s", rf.wirePath, msg))
@@ -403,15 +455,20 @@ func (r *receiver) claimDone(rf *rfile) bool {
 // failFile answers rf with an Error and drops its state, keeping the
 // partial for a later resume (unless verification failed).
 func (r *receiver) failFile(rf *rfile, perr *protocol.Error) {
-	if !r.claimDone(rf) {
-		return
+	if r.claimDone(rf) {
+		r.failClaimed(rf, perr, perr.Code == protocol.CodeVerifyFailed)
 	}
+}
+
+// failClaimed is failFile for a file already claimed (claimDone) by the
+// caller; discard removes the partial and its journal.
+func (r *receiver) failClaimed(rf *rfile, perr *protocol.Error, discard bool) {
 	r.mu.Lock()
 	r.failed[rf.id] = true
 	r.mu.Unlock()
 	r.send(perr)
 	r.report(FileResult{Path: rf.wirePath, Size: rf.open.Size, Err: perr, Duration: time.Since(rf.start)})
-	r.release(rf, perr.Code == protocol.CodeVerifyFailed || perr.Code == protocol.CodeExists || perr.Code == protocol.CodePermissionDenied)
+	r.release(rf, discard)
 }
 
 // release unregisters rf, closes its files and unlocks its destination;
@@ -466,7 +523,12 @@ func (r *receiver) abandonAll() {
 	r.mu.Unlock()
 	for _, rf := range all {
 		if r.claimDone(rf) {
-			r.release(rf, false)
+			// A partial with nothing in it is not worth keeping: it
+			// would only hold its reserved space until expiry.
+			rf.mu.Lock()
+			empty := rf.received == 0 && !slices.Contains(rf.have, true)
+			rf.mu.Unlock()
+			r.release(rf, empty)
 		}
 	}
 }
@@ -557,10 +619,31 @@ func (r *receiver) writeChunk(fr *transport.Frame, scratch []byte, aadp *[]byte)
 		bad("sent twice")
 		return
 	}
-	rf.got[h.Index] = true // claimed; written below outside the lock
-	f, tr := rf.f, rf.tr
+	rf.got[h.Index] = true        // claimed; written below outside the lock
+	replacing := rf.have[h.Index] // held by the partial, with another hash
+	f, tr, j := rf.f, rf.tr, rf.j
+	rf.inflight.Add(1) // finalize waits for writes that got this far
 	rf.mu.Unlock()
+	wrote := false
+	defer func() {
+		if !wrote {
+			rf.inflight.Done()
+		}
+	}()
 
+	if replacing && j != nil {
+		// The journal says this chunk holds other data. Invalidate that
+		// record durably before overwriting it, or a crash could leave
+		// the old hash describing new data (and a later attempt whose
+		// source matches the old hash would splice).
+		if err := j.Append(resume.Record{Index: h.Index}); err == nil {
+			err = j.Sync()
+		}
+		if err != nil {
+			r.failFile(rf, toProtoError(rf.id, rf.wirePath, err))
+			return
+		}
+	}
 	if _, err := f.WriteAt(raw, int64(h.Offset)); err != nil {
 		perr := toProtoError(rf.id, rf.wirePath, err)
 		if perr.Code == protocol.CodeNoSpace {
@@ -583,6 +666,8 @@ func (r *receiver) writeChunk(fr *transport.Frame, scratch []byte, aadp *[]byte)
 	rf.wire += uint64(protocol.ChunkHeaderSize) + uint64(h.CTLen)
 	complete := rf.completeLocked()
 	rf.mu.Unlock()
+	wrote = true
+	rf.inflight.Done()
 	if complete {
 		r.finalize(rf)
 	}
@@ -596,16 +681,24 @@ func (r *receiver) finalize(rf *rfile) {
 		rf.mu.Unlock()
 		return
 	}
+	// Claimed from here on: late frames, failures from other workers and
+	// a session teardown leave the file to this installation. Writes
+	// already under way finish first (a sender lying in End.Chunks must
+	// not get a chunk written after the root is checked).
+	rf.done = true
+	rf.mu.Unlock()
+	rf.inflight.Wait()
+	rf.mu.Lock()
 	if rf.received != rf.end.Chunks {
 		rf.mu.Unlock()
-		r.failFile(rf, protocol.Errorf(rf.id, protocol.CodeProtocol, "%s: %d chunks received, sender says %d", rf.wirePath, rf.received, rf.end.Chunks))
+		r.failClaimed(rf, protocol.Errorf(rf.id, protocol.CodeProtocol, "%s: %d chunks received, sender says %d", rf.wirePath, rf.received, rf.end.Chunks), true)
 		return
 	}
 	var resumed uint64
 	for i, ok := range rf.have {
 		if !ok {
 			rf.mu.Unlock()
-			r.failFile(rf, protocol.Errorf(rf.id, protocol.CodeProtocol, "%s: chunk %d never sent", rf.wirePath, i))
+			r.failClaimed(rf, protocol.Errorf(rf.id, protocol.CodeProtocol, "%s: chunk %d never sent", rf.wirePath, i), false)
 			return
 		}
 		if !rf.got[i] {
@@ -617,7 +710,7 @@ func (r *receiver) finalize(rf *rfile) {
 	wire := rf.wire
 	rf.mu.Unlock()
 	if root != want {
-		r.failFile(rf, protocol.Errorf(rf.id, protocol.CodeVerifyFailed, "%s: file root mismatch", rf.wirePath))
+		r.failClaimed(rf, protocol.Errorf(rf.id, protocol.CodeVerifyFailed, "%s: file root mismatch", rf.wirePath), true)
 		return
 	}
 	done := &protocol.Done{ID: rf.id, ResumedBytes: resumed, Root: [32]byte(root)}
@@ -627,17 +720,15 @@ func (r *receiver) finalize(rf *rfile) {
 		return
 	}
 	if err := r.install(rf); err != nil {
-		r.failFile(rf, toProtoError(rf.id, rf.wirePath, err))
+		r.failClaimed(rf, toProtoError(rf.id, rf.wirePath, err), false)
 		return
 	}
 	r.installed(rf, done, res)
 }
 
-// installed answers Done for a file renamed into place.
+// installed answers Done for a file renamed into place (claimed by
+// finalize).
 func (r *receiver) installed(rf *rfile, done *protocol.Done, res FileResult) {
-	if !r.claimDone(rf) {
-		return
-	}
 	if rf.j != nil {
 		rf.dir.Remove(rf.jrnName)
 	}
@@ -669,4 +760,32 @@ func (rf *rfile) rename() error {
 		return err
 	}
 	return rf.dir.Rename(rf.partName, rf.name)
+}
+
+// checkSpace refuses a file larger than the free space of the file system
+// it would land on, before any memory or disk is committed to it. A
+// partial already holding part of it is accounted for by reserve.
+func checkSpace(dir *os.Root, m *protocol.Open, name string) error {
+	d, err := dir.Open(".")
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(d.Fd()), &st); err != nil {
+		return nil // unknown: reserve will tell
+	}
+	free := st.Bavail * uint64(st.Bsize)
+	// A partial from an earlier attempt may already hold blocks; allow
+	// for it by checking only what could not possibly fit.
+	if m.Size > free {
+		part, _ := PartialNames(name)
+		if fi, err := dir.Stat(part); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && uint64(st.Blocks)*512+free >= m.Size {
+				return nil
+			}
+		}
+		return protocol.Errorf(m.ID, protocol.CodeNoSpace, "receiver out of space: %d bytes needed for %s, %d free", m.Size, m.Path, free)
+	}
+	return nil
 }
