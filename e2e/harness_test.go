@@ -135,6 +135,7 @@ func startProc(t *testing.T, env []string, stderr *syncBuf, bin string, args ...
 	p := &proc{name: filepath.Base(bin), stdout: &syncBuf{}, stderr: stderr, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = env
+	p.cmd.SysProcAttr = procAttr()
 	p.cmd.Stdout = p.stdout
 	p.cmd.Stderr = p.stderr
 	p.start = time.Now()
