@@ -136,14 +136,13 @@ func TestCrashClient(t *testing.T) {
 				writeRandom(t, src, size, 42)
 				args := func(dest string) []string { return crashArgs(w, d, op, tr, src, dest) }
 				destPath := func(dest string) string { return crashDest(w, root, op, dest) }
-				window := int64(receiverPending + quicInflight)
-				switch {
-				case op == "send" && tr == "tcp":
-					window = tcpInflight
-				case op == "send":
-					window = quicInflight
+				// The client is the sender on send (what was in flight is
+				// lost) and the receiver on get (what was not yet durable
+				// is lost too).
+				window := inflightFor(tr) + chunkSlack
+				if op == "get" {
+					window += receiverPending
 				}
-				window += chunkSlack
 
 				dur := calibrate(t, w, args("cal.bin"))
 				os.Remove(destPath("cal.bin"))
