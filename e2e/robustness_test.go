@@ -70,6 +70,10 @@ var robustCases = []robustCase{
 	{name: "udp-garbage", attack: udpGarbage, limit: prompt, retries: "0"},
 	{name: "quic-half-open", attack: quicHold(6), limit: prompt, retries: "0"},
 	{name: "quic-half-handshake", attack: halfHandshakes("quic", 6), limit: prompt, retries: "0"},
+	// Data streams full of chunk frames before any handshake: the daemon
+	// must not read (or buffer beyond flow control) what an
+	// unauthenticated peer sends.
+	{name: "quic-frames-before-handshake", attack: quicFramesFirst(4), limit: prompt, retries: "0"},
 	{
 		// More QUIC connections without a control stream than pending
 		// handshake slots (16): refused until they time out (10 s).
@@ -304,6 +308,44 @@ func halfHandshakes(tr string, n int) attack {
 		return func() {
 			once.Do(func() {
 				close(stop)
+				for _, s := range sessions {
+					s.Close()
+				}
+			})
+		}
+	}
+}
+
+// quicFramesFirst opens n QUIC sessions and, before any handshake, writes
+// 1 MiB chunk frames on their data streams until flow control stops them
+// (or 2 s pass), then holds them open.
+func quicFramesFirst(n int) attack {
+	return func(t *testing.T, d *daemon, _ *rand.Rand) func() {
+		hdr := protocol.ChunkHeader{Index: 0, RawLen: protocol.MaxChunkSize, CTLen: protocol.HashSize + protocol.MaxChunkSize + protocol.TagSize}
+		hb, _ := hdr.AppendBinary(nil)
+		ct := make([]byte, hdr.CTLen)
+		var sessions []transport.Session
+		var wg sync.WaitGroup
+		for range n {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			s, err := transport.DialQUIC(ctx, d.hostport(), &transport.QUICOptions{Logger: quietLog})
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sessions = append(sessions, s)
+			s.SetDeadline(time.Now().Add(2 * time.Second))
+			for range 4 {
+				wg.Go(func() {
+					for s.WriteFrame(hb, ct) == nil {
+					}
+				})
+			}
+		}
+		wg.Wait()
+		var once sync.Once
+		return func() {
+			once.Do(func() {
 				for _, s := range sessions {
 					s.Close()
 				}
