@@ -193,6 +193,11 @@ func runFaultCase(t *testing.T, fc faultCase, tr string) {
 	if tr == "tcp" && fc.tcpBug != "" {
 		skipBug(t, fc.tcpBug)
 	}
+	if tr == "quic" {
+		if long := fc.quic(calib{}).long; long != "" {
+			needLong(t, long)
+		}
+	}
 	w := newWorld(t)
 	root := w.path("root")
 	d := w.startDaemon(root)
@@ -238,9 +243,6 @@ func runFaultCase(t *testing.T, fc faultCase, tr string) {
 		tcpFaults = []netsim.TCPFault{fc.tcp(c)}
 	} else {
 		qf := fc.quic(c)
-		if qf.long != "" {
-			needLong(t, qf.long)
-		}
 		udpFaults, wantReconnect = qf.f, qf.reconnect
 	}
 	p := newFaultProxy(t, tr, d.hostport(), tcpFaults, udpFaults)
