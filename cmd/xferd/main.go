@@ -123,6 +123,9 @@ func run(args []string, stderr io.Writer) int {
 		return fail(err, "")
 	}
 
+	// Signals are ours before anyone can learn we are listening.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var listeners []transport.Listener
@@ -149,8 +152,6 @@ func run(args []string, stderr io.Writer) int {
 		go func() { errc <- srv.Serve(ctx, l) }()
 	}
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for {
 		select {
 		case err := <-errc:
