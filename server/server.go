@@ -50,7 +50,10 @@ type Server struct {
 	root  *os.Root
 	keys  atomic.Pointer[keyTable]
 	locks transfer.LockSet
-	slots chan struct{}
+	slots chan struct{} // authenticated sessions
+	// handshakes counts connections not yet authenticated; a token is
+	// returned exactly once, by handshakeDone.
+	handshakes chan struct{}
 
 	mu        sync.Mutex
 	listeners []transport.Listener
@@ -86,11 +89,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: root: %w", err)
 	}
 	s := &Server{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		root:     root,
-		slots:    make(chan struct{}, cfg.MaxSessions),
-		sessions: make(map[*session]struct{}),
+		cfg:        cfg,
+		log:        cfg.Logger,
+		root:       root,
+		slots:      make(chan struct{}, cfg.MaxSessions),
+		handshakes: make(chan struct{}, maxPendingHandshakes),
+		sessions:   make(map[*session]struct{}),
 	}
 	if err := s.Reload(); err != nil {
 		root.Close()
@@ -98,6 +102,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	return s, nil
 }
+
+// maxPendingHandshakes bounds connections that have not authenticated
+// yet; each lasts at most protocol.HandshakeTimeout.
+const maxPendingHandshakes = 32
+
+func (s *Server) handshakeDone() { <-s.handshakes }
 
 // Reload rereads the authorized_keys file. Running sessions keep the
 // policy they started with.
@@ -187,17 +197,18 @@ func (s *Server) Serve(ctx context.Context, l transport.Listener) error {
 			}
 			return err
 		}
+		// Unauthenticated connections get their own, smaller cap, so
+		// that connecting and saying nothing cannot lock clients out.
 		select {
-		case s.slots <- struct{}{}:
+		case s.handshakes <- struct{}{}:
 		default:
-			s.log.Warn("session refused: too many sessions", "remote", sess.RemoteAddr().String(), "max", s.cfg.MaxSessions)
+			s.log.Warn("connection refused: too many pending handshakes", "remote", sess.RemoteAddr().String(), "max", cap(s.handshakes))
 			sess.Close()
 			continue
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer func() { <-s.slots }()
 			s.handle(ctx, sess)
 		}()
 	}

@@ -23,9 +23,24 @@ type session struct {
 	cancel context.CancelFunc
 }
 
+// stop tells the client the daemon is going away and ends the session.
+// It never blocks: a client that stopped reading may keep the session's
+// writer stuck, so the notice gets a second to go out, then the session is
+// cancelled, which closes the connection and unblocks everything.
 func (ss *session) stop() {
-	ss.conn.Send(protocol.Errorf(0, protocol.CodeShuttingDown, "daemon shutting down"))
-	ss.cancel()
+	go func() {
+		ss.conn.Session().SetDeadline(time.Now().Add(time.Second))
+		done := make(chan struct{})
+		go func() {
+			ss.conn.Send(protocol.Errorf(0, protocol.CodeShuttingDown, "daemon shutting down"))
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+		}
+		ss.cancel()
+	}()
 }
 
 func (s *Server) handle(ctx context.Context, sess transport.Session) {
@@ -34,9 +49,11 @@ func (s *Server) handle(ctx context.Context, sess transport.Session) {
 	sess.SetDeadline(time.Now().Add(protocol.HandshakeTimeout))
 	ch, err := crypto.Handshake(sess, crypto.HandshakeConfig{Identity: s.cfg.HostKey, Binding: sess.Binding()})
 	if err != nil {
+		s.handshakeDone()
 		s.log.Debug("handshake failed", "remote", remote, "err", err)
 		return
 	}
+	s.handshakeDone()
 	conn := transfer.NewConn(sess, ch)
 	peer := ch.PeerKey()
 	fp := peer.Fingerprint()
@@ -44,6 +61,14 @@ func (s *Server) handle(ctx context.Context, sess transport.Session) {
 	if !ok {
 		s.log.Warn("refused unauthorized key", "key", fp, "remote", remote)
 		conn.Send(protocol.Errorf(0, protocol.CodeNotAuthorized, "not authorized: key %s is not in the daemon's authorized_keys", fp))
+		return
+	}
+	select {
+	case s.slots <- struct{}{}:
+		defer func() { <-s.slots }()
+	default:
+		s.log.Warn("session refused: too many sessions", "key", fp, "remote", remote, "max", s.cfg.MaxSessions)
+		conn.Send(protocol.Errorf(0, protocol.CodeBusy, "busy: the daemon serves %d sessions already; try again later", s.cfg.MaxSessions))
 		return
 	}
 	log := s.log.With("key", fp, "remote", remote)
