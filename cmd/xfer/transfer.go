@@ -57,6 +57,10 @@ func transferCmd(ctx context.Context, cmd string, args []string, stdin io.Reader
 	if err != nil {
 		return usageErr(stderr, nil, err.Error())
 	}
+	if *known == "" {
+		// An empty file name would turn host-key pinning off.
+		return usageErr(stderr, nil, "--known-hosts needs a file name")
+	}
 	selecting := *filesFrom != "" || nul || dryRun || len(rules) > 0
 	switch {
 	case cmd != "send" && selecting:
