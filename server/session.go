@@ -89,6 +89,7 @@ func (s *Server) handle(ctx context.Context, sess transport.Session) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go watchIdle(ctx, conn, log)
 	ss := &session{conn: conn, cancel: cancel}
 	s.mu.Lock()
 	if s.closing {
@@ -301,4 +302,26 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// IdleTimeout ends an authenticated session that made no progress (no
+// message or frame received, no frame sent) for this long, so a client
+// that stalls — or stops reading — cannot hold a session slot forever.
+const IdleTimeout = 5 * time.Minute
+
+func watchIdle(ctx context.Context, conn *transfer.Conn, log *slog.Logger) {
+	t := time.NewTicker(IdleTimeout / 10)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if conn.Idle() > IdleTimeout {
+			log.Warn("closing idle session", "idle", conn.Idle().Round(time.Second))
+			conn.Close()
+			return
+		}
+	}
 }

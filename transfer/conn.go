@@ -15,6 +15,8 @@ package transfer
 
 import (
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"xfer/crypto"
 	"xfer/protocol"
@@ -24,14 +26,25 @@ import (
 // Conn is an authenticated session: control messages over the Noise
 // channel, chunk frames directly on the transport.
 type Conn struct {
-	ch *crypto.Channel
-	s  transport.Session
+	ch   *crypto.Channel
+	s    transport.Session
+	last atomic.Int64 // unix nanoseconds of the last progress in either direction
 }
 
 // NewConn pairs a transport session with the channel its handshake made.
 func NewConn(s transport.Session, ch *crypto.Channel) *Conn {
-	return &Conn{ch: ch, s: s}
+	c := &Conn{ch: ch, s: s}
+	c.touch()
+	return c
 }
+
+// touch records progress: a message or frame received, a frame sent.
+func (c *Conn) touch() { c.last.Store(time.Now().UnixNano()) }
+
+// Idle returns how long the session has made no progress: nothing
+// received and no frame sent. A peer that neither talks nor reads shows
+// up here.
+func (c *Conn) Idle() time.Duration { return time.Duration(time.Now().UnixNano() - c.last.Load()) }
 
 // Session returns the underlying transport session.
 func (c *Conn) Session() transport.Session { return c.s }
@@ -54,6 +67,7 @@ func (c *Conn) Recv() (protocol.Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.touch()
 	return protocol.Unmarshal(b)
 }
 

@@ -543,6 +543,7 @@ func (r *receiver) readFrames() {
 			r.fail(err)
 			return
 		}
+		r.c.touch()
 		select {
 		case r.frames <- frameJob{f}:
 		case <-r.fatal:

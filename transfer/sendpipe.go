@@ -129,6 +129,7 @@ func (s *sender) sendChunk(enc *chunk.Encoder, hdrp, aadp *[]byte, j job) {
 		s.fail(fmt.Errorf("transfer: sending chunk: %w", err))
 		return
 	}
+	s.c.touch()
 	f.frames.Add(1)
 	f.wire.Add(uint64(len(hdr) + len(ct)))
 	s.hooks.progress(f.item.Path, uint64(j.n))
