@@ -18,13 +18,14 @@ const (
 	// releases the lock at once.
 	bugQUICBusyAfterClientCrash = "BUG: after kill -9 of a QUIC client, the daemon refuses the rerun as busy for up to 60 s (stale session holds the destination lock until the QUIC idle timeout)"
 
-	// A TCP session has no idle timeout once the handshake is over
-	// (server/session.go and client/client.go clear the deadline after
-	// Welcome; transport/tcp.go sets only kernel keep-alives, which a
-	// live but stalled peer or middlebox answers). A stalled path or a
-	// frozen daemon hangs the client forever instead of failing over to
-	// a retry, as QUIC does after its 60 s idle timeout.
-	bugTCPNoIdleTimeout = "BUG: a TCP session that stops moving mid-transfer hangs the client forever: no idle timeout after the handshake"
+	// The client has no inactivity timeout once the handshake is over
+	// (client/client.go dialHello clears the deadline after Welcome; the
+	// daemon got a 5-minute watchdog in server/session.go watchIdle, the
+	// client none), and TCP has only kernel keep-alives, which a live but
+	// stalled peer or middlebox answers. A path that stops forwarding
+	// mid-transfer hangs the client forever instead of failing over to a
+	// retry, as QUIC does after its 60 s idle timeout.
+	bugTCPNoIdleTimeout = "BUG: a TCP path that stalls mid-transfer hangs the client forever: the client has no inactivity timeout after the handshake"
 )
 
 // skipBug skips t because of a known bug, unless XFER_RUN_BUGS=1.
@@ -38,20 +39,22 @@ func skipBug(t *testing.T, bug string) {
 // A chunk-frame record (first byte 0x02) sent before the handshake parks
 // the TCP session's reader until the session is closed
 // (transport/tcp.go readLoop waits on wantFrames, which only ReadFrame
-// closes, and stops reading the socket), so the handshake's ReadMessage
-// never returns: the connection's deadline does not wake it and the
-// peer's close is never read. Each such connection holds one of the
-// daemon's session slots forever; --max-sessions of them lock every
-// client out.
-const bugTCPFrameBeforeHandshake = "BUG: a chunk-frame record before the handshake holds a daemon session slot forever (the 10 s handshake deadline does not end it)"
+// closes, and stops reading the socket), so the daemon's handshake
+// ReadMessage never returns: the connection's deadline does not wake it
+// (nobody is reading the socket) and the peer's close is never seen. Each
+// such connection holds one of the daemon's 32 pending-handshake slots
+// (server/server.go maxPendingHandshakes) forever; 32 of them, sent once
+// from anywhere, lock every client out, over TCP and QUIC alike.
+const bugTCPFrameBeforeHandshake = "BUG: a chunk-frame record before the handshake holds a pending-handshake slot forever (the 10 s deadline does not end it); 32 such connections lock out all clients"
 
-// The transfer engines have no inactivity timeout of their own: a
-// receiver waits for the frames End announced, and a sender for answers,
-// as long as the session is up. A peer that stops talking with its
-// connection open (QUIC keep-alives keep it alive; TCP has no idle
-// timeout at all) hangs the other side forever. bugTCPNoIdleTimeout is
-// the TCP half of the same gap.
-const bugNoSessionIdleTimeout = "BUG: a daemon that stops talking mid-transfer, with its connection open, hangs the client forever (no inactivity timeout in the session)"
+// The client has no inactivity timeout of its own (see
+// bugTCPNoIdleTimeout): as a receiver it waits for the frames End
+// announced, as a sender for answers, as long as the session is up. A
+// daemon that stops talking with its connection open (QUIC keep-alives
+// keep it alive; TCP has no timeout at all) hangs the client forever. The
+// daemon's 5-minute watchdog (server/session.go watchIdle) protects only
+// the daemon.
+const bugNoSessionIdleTimeout = "BUG: a daemon that stops talking mid-transfer, with its connection open, hangs the client forever (no inactivity timeout in the client)"
 
 // When the receiver's disk fills up while a resumed partial is being
 // completed, appending to its journal fails (the partial's data space was
