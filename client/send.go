@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
 	"path/filepath"
 	"sync"
 
@@ -66,10 +67,11 @@ func Send(ctx context.Context, o Options, srcs []string, dest string) (*Summary,
 		hello.Flags |= protocol.HelloNoResume
 	}
 	r := newRun(&o)
+	// One run ID for all attempts: a retry continues the partials this run
+	// began, even with NoResume (which discards only older ones).
+	var runID [16]byte
+	rand.Read(runID[:])
 	err = r.loop(ctx, func(attempt int) error {
-		if attempt > 0 {
-			hello.Flags &^= protocol.HelloNoResume // resume what this run began
-		}
 		s, err := o.open(ctx, a, hello)
 		if err != nil {
 			return err
@@ -108,6 +110,8 @@ func Send(ctx context.Context, o Options, srcs []string, dest string) (*Summary,
 			ChunkSize: s.welcome.ChunkSize,
 			Compress:  o.Compress,
 			Hooks:     r.hooks(),
+			RunID:     runID,
+			Attempt:   uint32(attempt + 1),
 		})
 		// Roots stay open until the send is over: items are opened
 		// through them.

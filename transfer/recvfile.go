@@ -259,13 +259,16 @@ func (r *receiver) openPartial(rf *rfile, reserve bool) (held []protocol.HeldChu
 	rf.f = f
 	// A partial is resumed unless the destination exists and must not be
 	// replaced (no-clobber): then the existing file decides.
-	if existed && rf.nchunks > 1 && !r.opt.NoResume && !(r.opt.NoClobber && !reserve) {
+	if existed && rf.nchunks > 1 && !(r.opt.NoClobber && !reserve) {
 		if jf, err := root.OpenFile(rf.jrnName, os.O_RDWR, 0); err == nil {
 			j, hdr, recs, err := resume.Open(jf)
 			switch {
 			case errors.Is(err, resume.ErrBusy):
 				return nil, false, protocol.Errorf(rf.id, protocol.CodeBusy, "%s: busy: another transfer to this destination is in progress", rf.wirePath)
-			case err == nil && hdr.Dest == rf.destRel && hdr.Size == rf.open.Size && hdr.ChunkSize == rf.open.ChunkSize:
+			case err == nil && hdr.Dest == rf.destRel && hdr.Size == rf.open.Size && hdr.ChunkSize == rf.open.ChunkSize &&
+				// NoResume discards partials of earlier runs, not one
+				// this run began in an earlier attempt.
+				(!r.opt.NoResume || hdr.TransferID == rf.open.TransferID):
 				rf.j = j
 				for _, rec := range recs {
 					if rec.Hash == (crypto.Hash{}) {

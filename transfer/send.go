@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/crypto/blake2b"
+
 	"xfer/chunk"
 	"xfer/crypto"
 	"xfer/protocol"
@@ -16,10 +18,17 @@ import (
 
 // SendOptions configure a Sender.
 type SendOptions struct {
-	ChunkSize uint32     // negotiated chunk size (Welcome)
-	Compress  chunk.Mode // compression policy
-	Workers   int        // hash/compress/seal workers; 2×GOMAXPROCS if 0 (extra workers cover for stalls on the socket and the disk)
-	Hooks     *Hooks
+	ChunkSize uint32 // negotiated chunk size (Welcome)
+	// RunID, when set, makes each file's TransferID stable across the
+	// attempts of one run (derived from RunID and the path), and Attempt
+	// numbers those attempts (1 if 0). A receiver told not to resume
+	// still continues a partial that this run began. Without RunID each
+	// Open gets a random TransferID.
+	RunID    [16]byte
+	Attempt  uint32
+	Compress chunk.Mode // compression policy
+	Workers  int        // hash/compress/seal workers; 2×GOMAXPROCS if 0 (extra workers cover for stalls on the socket and the disk)
+	Hooks    *Hooks
 }
 
 // sfile is a file on the sending side, from Open until Done or Error.
@@ -253,9 +262,15 @@ func (s *sender) openFile(id uint32, it Item) (*sfile, error) {
 		Mode:      uint32(fi.Mode().Perm()),
 		MTime:     fi.ModTime().UnixNano(),
 		ChunkSize: s.opt.ChunkSize,
-		Attempt:   1,
+		Attempt:   max(s.opt.Attempt, 1),
 	}
-	rand.Read(f.open.TransferID[:])
+	if s.opt.RunID == ([16]byte{}) {
+		rand.Read(f.open.TransferID[:])
+	} else {
+		h, _ := blake2b.New(16, s.opt.RunID[:])
+		h.Write([]byte(it.Path))
+		h.Sum(f.open.TransferID[:0])
+	}
 	rand.Read(f.open.Secret[:])
 	f.mhash = protocol.ManifestHash(&f.open)
 	key := crypto.DeriveChunkKey(f.open.Secret, s.c.ch.HandshakeHash(), f.open.TransferID, f.open.Attempt)
