@@ -130,18 +130,15 @@ func TestBusyRace(t *testing.T) {
 }
 
 // TestBusySingleChunkSeparateLockSets is the two-process case for a file
-// of one chunk, which has no journal to lock: a second receiver (with its
-// own LockSet, as another process has) opens the same destination while
-// the first has written its only chunk but not installed it yet. The
-// first must still install exactly its own data, or fail; never a
-// destination whose content differs from the root it reports.
+// of one chunk, which has no journal: a second receiver (with its own
+// LockSet, as another process has) opens the same destination while the
+// first has written its only chunk but not installed it yet. It must be
+// refused as busy, and the first must install exactly its own data (it
+// once installed the partial the second had zero-filled).
 func TestBusySingleChunkSeparateLockSets(t *testing.T) {
 	mtime := time.Unix(1_720_000_000, 0)
 	for _, kind := range transports {
 		t.Run(kind, func(t *testing.T) {
-			knownBug(t, "BUG: the second receiver truncates and re-reserves (zero-fills) the first one's partial "+
-				"(recvfile.go openPartial: no journal, hence no lock, for a single-chunk file; O_TRUNC on the .part), "+
-				"and the first then installs the zeroed partial and answers Done with its own root")
 			t.Parallel()
 			dst, src := t.TempDir(), t.TempDir()
 			data := randomData(35, cs/2)
@@ -185,12 +182,15 @@ func TestBusySingleChunkSeparateLockSets(t *testing.T) {
 			}()
 			fg := newForger(t, snd)
 			other := randomData(36, cs/2)
-			f, accepted := fg.tryOpen("f", other)
+			f, refused := fg.tryOpen("f", other)
+			if refused == nil || refused.Code != protocol.CodeBusy {
+				t.Errorf("the second receiver answered %+v, want CodeBusy", refused)
+			}
 
 			close(release)
 			a := waitA()
 			a.mustSucceed(t)
-			if accepted {
+			if refused == nil {
 				fg.sendMsg(&protocol.Skip{ID: f.open.ID, Reason: protocol.CodeSourceChanged})
 				fg.answer(f.open.ID)
 			}
@@ -201,7 +201,7 @@ func TestBusySingleChunkSeparateLockSets(t *testing.T) {
 			<-done
 
 			r := a.sent.result(t, "f")
-			t.Logf("second receiver accepted: %v; first: %v", accepted, r.Err)
+			t.Logf("second receiver refused with %v; first: %v", refused, r.Err)
 			if r.Err == nil {
 				checkFile(t, filepath.Join(dst, "f"), data, 0o644, mtime)
 			} else {
