@@ -238,6 +238,9 @@ func textLine(ev client.Event, verbose bool, o options) (string, bool) {
 			word = "skipped"
 		}
 		line := fmt.Sprintf("%s: %s: %s", word, Escape(e.File), Escape(e.Error))
+		if e.File == "" { // a source the daemon could not even name
+			line = fmt.Sprintf("%s: %s", word, Escape(e.Error))
+		}
 		if verbose && e.Code != "" && e.Code != "skipped" {
 			line += " [" + Escape(e.Code) + "]"
 		}
