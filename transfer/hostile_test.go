@@ -47,9 +47,9 @@ var hostileMTime = time.Unix(1_650_000_000, 42)
 
 // openFile sends Open for data at path and waits for the Accept (and the
 // Held messages of a resume).
-func (fg *forger) openFile(path string, data []byte, attempt uint32) *forged {
+func (fg *forger) openFile(path string, data []byte, attempt uint32, tid ...[16]byte) *forged {
 	fg.tb.Helper()
-	f := fg.prepare(path, data, attempt)
+	f := fg.prepare(path, data, attempt, tid...)
 	if err := fg.c.Send(&f.open); err != nil {
 		fg.tb.Fatal(err)
 	}
@@ -58,13 +58,18 @@ func (fg *forger) openFile(path string, data []byte, attempt uint32) *forged {
 }
 
 // prepare makes the Open and the keys of a new file.
-func (fg *forger) prepare(path string, data []byte, attempt uint32) *forged {
+// The transfer id is random unless tid gives it (as a retry of one run
+// keeps it).
+func (fg *forger) prepare(path string, data []byte, attempt uint32, tid ...[16]byte) *forged {
 	fg.nextID++
 	o := protocol.Open{
 		ID: fg.nextID, Path: path, Size: uint64(len(data)), Mode: 0o644,
 		MTime: hostileMTime.UnixNano(), ChunkSize: cs, Attempt: attempt,
 	}
 	rand.Read(o.TransferID[:])
+	if len(tid) > 0 {
+		o.TransferID = tid[0]
+	}
 	rand.Read(o.Secret[:])
 	f := &forged{open: o, data: data, mhash: protocol.ManifestHash(&o), n: chunk.Count(o.Size, cs)}
 	f.aead = crypto.NewChunkAEAD(crypto.DeriveChunkKey(o.Secret, fg.c.Channel().HandshakeHash(), o.TransferID, o.Attempt))
@@ -474,6 +479,15 @@ func hostileCases() []hostileCase {
 			return f2, err
 		}},
 
+		// A retry of the same run keeps the transfer id (SendOptions.RunID):
+		// a frame of the earlier attempt, replayed as is or relabelled.
+		{name: "moved/from-earlier-attempt-same-transfer-id", want: V, run: func(t *testing.T, fg *forger, f *forged) (*forged, error) {
+			return retrySameTID(t, fg, f, nil)
+		}},
+		{name: "moved/from-earlier-attempt-same-transfer-id-relabelled", want: V, run: func(t *testing.T, fg *forger, f *forged) (*forged, error) {
+			return retrySameTID(t, fg, f, func(h *protocol.ChunkHeader) { h.Attempt = 2 })
+		}},
+
 		// The manifest the frames were sealed under differs from the Open.
 		manifestCase("path", func(o *protocol.Open) { o.Path = "g" }),
 		manifestCase("size", func(o *protocol.Open) { o.Size++ }),
@@ -536,6 +550,28 @@ func hostileCases() []hostileCase {
 			return nil
 		}),
 	}
+}
+
+// retrySameTID withdraws f, opens it again as attempt 2 with the same
+// transfer id, and sends its frames with chunk 1 replaced by the frame
+// sealed for attempt 1, its header changed by relabel (if set).
+func retrySameTID(t *testing.T, fg *forger, f *forged, relabel func(*protocol.ChunkHeader)) (*forged, error) {
+	old := f.frame(1)
+	if relabel != nil {
+		tamper(relabel)(old)
+	}
+	fg.sendMsg(&protocol.Skip{ID: f.open.ID, Reason: protocol.CodeSourceChanged})
+	if m := fg.expect(f.open.ID); m.(*protocol.Error).Code != protocol.CodeSourceChanged {
+		t.Fatalf("Skip answered with %+v", m)
+	}
+	f2 := fg.openFile("f", f.data, 2, f.open.TransferID)
+	err := fg.sendFile(f2, func(i uint64, fr *frame) *frame {
+		if i == 1 {
+			return old
+		}
+		return fr
+	})
+	return f2, err
 }
 
 // TestHostileSender runs the real receiver against a hand-made sender

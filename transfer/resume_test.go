@@ -27,7 +27,7 @@ const (
 // its Progress hook, once cutChunks chunks are sent and the receiver has
 // written them. The sender runs one worker, so exactly those chunks have
 // left. It returns the chunks the receiver's journal then holds.
-func interrupt(t *testing.T, kind, src, dst, name string) map[uint64]bool {
+func interrupt(t *testing.T, kind, src, dst, name string, runID ...[16]byte) map[uint64]bool {
 	t.Helper()
 	var snd *transfer.Conn
 	var sent, written atomic.Uint64
@@ -35,7 +35,7 @@ func interrupt(t *testing.T, kind, src, dst, name string) map[uint64]bool {
 	o := run{
 		kind: kind, src: src, names: []string{name}, dst: dst,
 		onConn: func(s, _ *transfer.Conn) { snd = s },
-		sopt: transfer.SendOptions{Compress: chunk.Never, Workers: 1, Hooks: &transfer.Hooks{
+		sopt: transfer.SendOptions{Compress: chunk.Never, Workers: 1, RunID: firstOr(runID), Hooks: &transfer.Hooks{
 			Progress: func(_ string, n uint64) {
 				if sent.Add(n) < cutChunks*cs {
 					return
@@ -65,6 +65,13 @@ func interrupt(t *testing.T, kind, src, dst, name string) map[uint64]bool {
 		t.Fatalf("journal holds no chunk after %d bytes were written", written.Load())
 	}
 	return held
+}
+
+func firstOr(ids [][16]byte) [16]byte {
+	if len(ids) > 0 {
+		return ids[0]
+	}
+	return [16]byte{}
 }
 
 // journalChunks returns the chunks the journal jrn records, read without
@@ -220,6 +227,37 @@ func TestResume(t *testing.T) {
 				noLeftovers(t, dst)
 				if r := o.sent.result(t, "f"); r.Err != nil || r.ResumedBytes != 0 || r.WireBytes != rawWire(size) {
 					t.Errorf("result %+v, want nothing resumed and %d wire bytes", r, rawWire(size))
+				}
+			})
+
+			t.Run("no-resume-other-run", func(t *testing.T) {
+				// NoResume discards the partial of another run.
+				src, dst, data := setup(t)
+				interrupt(t, kind, src, dst, "f", [16]byte{1})
+				o := run{kind: kind, src: src, names: []string{"f"}, dst: dst,
+					sopt: transfer.SendOptions{Compress: chunk.Never, RunID: [16]byte{2}},
+					ropt: transfer.ReceiveOptions{NoResume: true}}.do(t)
+				o.mustSucceed(t)
+				checkFile(t, filepath.Join(dst, "f"), data, 0o640, mtime)
+				noLeftovers(t, dst)
+				if r := o.sent.result(t, "f"); r.Err != nil || r.ResumedBytes != 0 || r.WireBytes != rawWire(size) {
+					t.Errorf("result %+v: another run must start over", r)
+				}
+			})
+
+			t.Run("same-run-retry-resumes", func(t *testing.T) {
+				// A retry of the same run (same RunID, next Attempt)
+				// continues its partial even when told not to resume.
+				src, dst, data := setup(t)
+				runID := [16]byte{9, 9}
+				held := interrupt(t, kind, src, dst, "f", runID)
+				o := run{kind: kind, src: src, names: []string{"f"}, dst: dst,
+					sopt: transfer.SendOptions{Compress: chunk.Never, RunID: runID, Attempt: 2},
+					ropt: transfer.ReceiveOptions{NoResume: true}}.do(t)
+				o.mustSucceed(t)
+				checkFile(t, filepath.Join(dst, "f"), data, 0o640, mtime)
+				if r := o.sent.result(t, "f"); r.Err != nil || r.ResumedBytes != heldBytes(size, held) {
+					t.Errorf("result %+v, want the %d held bytes resumed", r, heldBytes(size, held))
 				}
 			})
 
