@@ -170,8 +170,7 @@ func TestNoSpace(t *testing.T) {
 					sopt: transfer.SendOptions{Workers: 1, Hooks: &transfer.Hooks{Progress: func(string, uint64) {
 						once.Do(func() { fill(t, filler) })
 					}}},
-					ropt:   transfer.ReceiveOptions{SyncBytes: cs},
-					leakOK: os.Getenv("XFER_KNOWN_BUGS") == "", // see the message subtest
+					ropt: transfer.ReceiveOptions{SyncBytes: cs},
 				}.do(t)
 				o.mustSucceed(t)
 				r := o.got.result(t, "big")
@@ -179,10 +178,6 @@ func TestNoSpace(t *testing.T) {
 					t.Fatalf("result code %d (%v), want CodeNoSpace", r.Code(), r.Err)
 				}
 				t.Run("message", func(t *testing.T) {
-					knownBug(t, "BUG: a journal append failing with ENOSPC reaches the sender as the raw error "+
-						"(\"big: resume: appending to journal: write /abs/path/.xfer-….journal: no space left on device\"): "+
-						"no \"receiver out of space: N bytes needed\", and the receiver's absolute path leaks to the peer "+
-						"(recvfile.go writeChunk: tr.Written error through toProtoError)")
 					checkNoSpace(t, r, size)
 				})
 				mustNotExist(t, filepath.Join(mnt, "big"))

@@ -411,5 +411,15 @@ func toProtoError(id uint32, p string, err error) *protocol.Error {
 	case strings.HasPrefix(err.Error(), "protocol: "), strings.Contains(err.Error(), "path escapes"):
 		code = protocol.CodeBadPath
 	}
+	// Never tell the peer our own paths: keep only the system error of a
+	// path error (the peer knows which file it is about).
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) {
+		err = pathErr.Err
+	}
+	var linkErr *os.LinkError
+	if errors.As(err, &linkErr) {
+		err = linkErr.Err
+	}
 	return &protocol.Error{ID: id, Code: code, Message: fmt.Sprintf("%s: %v", p, err)}
 }

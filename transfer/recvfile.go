@@ -413,6 +413,24 @@ func (r *receiver) handleSkip(m *protocol.Skip) error {
 	return nil
 }
 
+// fileError turns a local failure while writing rf into the Error the
+// sender gets: a full disk says how much more room the file needs.
+func (r *receiver) fileError(rf *rfile, err error) *protocol.Error {
+	perr := toProtoError(rf.id, rf.wirePath, err)
+	if perr.Code == protocol.CodeNoSpace {
+		rf.mu.Lock()
+		var have uint64
+		for i, ok := range rf.have {
+			if ok {
+				have += uint64(chunk.Len(rf.open.Size, rf.open.ChunkSize, uint64(i)))
+			}
+		}
+		rf.mu.Unlock()
+		perr.Message = fmt.Sprintf("receiver out of space: %d bytes needed for %s", rf.open.Size-min(have, rf.open.Size), rf.wirePath)
+	}
+	return perr
+}
+
 // notReplaced is the refusal to replace an existing, different file.
 func (r *receiver) notReplaced(id uint32, p string) *protocol.Error {
 	if r.opt.DenyOverwrite {
@@ -644,21 +662,17 @@ func (r *receiver) writeChunk(fr *transport.Frame, scratch []byte, aadp *[]byte)
 			err = j.Sync()
 		}
 		if err != nil {
-			r.failFile(rf, toProtoError(rf.id, rf.wirePath, err))
+			r.failFile(rf, r.fileError(rf, err))
 			return
 		}
 	}
 	if _, err := f.WriteAt(raw, int64(h.Offset)); err != nil {
-		perr := toProtoError(rf.id, rf.wirePath, err)
-		if perr.Code == protocol.CodeNoSpace {
-			perr.Message = fmt.Sprintf("receiver out of space: %d bytes needed for %s", rf.open.Size-h.Offset, rf.wirePath)
-		}
-		r.failFile(rf, perr)
+		r.failFile(rf, r.fileError(rf, err))
 		return
 	}
 	if tr != nil {
 		if err := tr.Written(resume.Record{Index: h.Index, Hash: sum}, len(raw)); err != nil {
-			r.failFile(rf, toProtoError(rf.id, rf.wirePath, err))
+			r.failFile(rf, r.fileError(rf, err))
 			return
 		}
 	}
@@ -724,7 +738,7 @@ func (r *receiver) finalize(rf *rfile) {
 		return
 	}
 	if err := r.install(rf); err != nil {
-		r.failClaimed(rf, toProtoError(rf.id, rf.wirePath, err), false)
+		r.failClaimed(rf, r.fileError(rf, err), false)
 		return
 	}
 	r.installed(rf, done, res)

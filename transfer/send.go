@@ -85,6 +85,8 @@ type sender struct {
 	stats   Stats
 	statsMu sync.Mutex
 	mon     *linkMonitor
+
+	finishSent atomic.Bool // Bye is only valid after Finish
 }
 
 // Send offers items to the receiver on c and sends what it accepts. It
@@ -135,6 +137,7 @@ func Send(ctx context.Context, c *Conn, items <-chan Item, opt SendOptions) (Sta
 			}
 		}
 		if err = s.failure(); err == nil {
+			s.finishSent.Store(true)
 			err = s.c.Send(&protocol.Finish{})
 		}
 		if err == nil {
@@ -334,6 +337,10 @@ func (s *sender) controlLoop() {
 			}
 			s.answered(m.ID, nil, m)
 		case *protocol.Bye:
+			if !s.finishSent.Load() {
+				s.fail(unexpected(m, "before Finish"))
+				return
+			}
 			close(s.bye)
 			return
 		default:
