@@ -104,8 +104,14 @@ func (b *installBatch) flush() {
 func syncData(items []batchItem) error {
 	// One syncfs per file system the batch touches (a mount point inside
 	// the root puts files on another one).
+	// Files in one directory share its file system: stat one per directory.
 	devs := make(map[uint64]int)
+	seen := make(map[string]bool)
 	for _, it := range items {
+		if seen[it.rf.dirRel] {
+			continue
+		}
+		seen[it.rf.dirRel] = true
 		var st unix.Stat_t
 		if err := unix.Fstat(int(it.rf.f.Fd()), &st); err != nil {
 			return err

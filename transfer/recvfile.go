@@ -62,6 +62,11 @@ type sessionError struct{ err error }
 
 func (e *sessionError) Error() string { return e.err.Error() }
 
+// bigFile is the size from which an Open is checked against the free
+// space before anything is allocated for it; smaller files cost little,
+// and their writes report a full disk just as clearly.
+const bigFile = 64 << 20
+
 // maxChunks bounds the chunks of one file (16 Mi: 1 TiB at the smallest
 // chunk size), so that the per-chunk state of an Open stays bounded.
 const maxChunks = 1 << 24
@@ -168,7 +173,7 @@ func (r *receiver) prepare(m *protocol.Open) (*rfile, error) {
 			return nil, r.notReplaced(m.ID, m.Path)
 		}
 	}
-	if existing == 0 {
+	if existing == 0 && m.Size > bigFile {
 		if err := checkSpace(dr, m, name); err != nil {
 			return nil, err
 		}
@@ -241,9 +246,13 @@ func (r *receiver) openPartial(rf *rfile, reserve bool) (held []protocol.HeldChu
 	// The partial is locked first (then the journal, if any), by every
 	// receiver in every process, so two transfers to one destination
 	// never share a partial.
-	f, err := root.OpenFile(rf.partName, os.O_RDWR, 0)
-	existed := err == nil
-	if errors.Is(err, fs.ErrNotExist) {
+	var f *os.File
+	existed := false
+	if rf.nchunks > 1 { // only these can resume
+		f, err = root.OpenFile(rf.partName, os.O_RDWR, 0)
+		existed = err == nil
+	}
+	if !existed {
 		f, err = root.OpenFile(rf.partName, os.O_RDWR|os.O_CREATE, 0o600)
 	}
 	if err != nil {
@@ -294,8 +303,13 @@ func (r *receiver) openPartial(rf *rfile, reserve bool) (held []protocol.HeldChu
 	if err := f.Truncate(0); err != nil {
 		return nil, false, err
 	}
-	root.Remove(rf.jrnName)
 	r.touch(rf.dirRel)
+	if rf.nchunks <= 1 {
+		// A small file: no journal, and no reservation (its one write
+		// reports a full disk as clearly).
+		return nil, false, nil
+	}
+	root.Remove(rf.jrnName)
 	if reserve {
 		if err := r.reserve(rf); err != nil {
 			root.Remove(rf.partName)
