@@ -56,15 +56,6 @@ const bugTCPFrameBeforeHandshake = "BUG: a chunk-frame record before the handsha
 // the daemon.
 const bugNoSessionIdleTimeout = "BUG: a daemon that stops talking mid-transfer, with its connection open, hangs the client forever (no inactivity timeout in the client)"
 
-// When the receiver's disk fills up while a resumed partial is being
-// completed, appending to its journal fails (the partial's data space was
-// reserved with fallocate, the journal's growth was not), and the client
-// gets "resume: appending to journal: write /ABSOLUTE/DAEMON/PATH/
-// .xfer-….journal: no space left on device" instead of "receiver out of
-// space: N bytes needed"; the message also discloses the daemon's file
-// system layout.
-const bugJournalENOSPC = "BUG: a full disk while resuming fails on the journal append with a raw error that names the daemon's absolute path, not \"receiver out of space: N bytes needed\""
-
 // The client's progress counter (client/client.go, emitter.progress) adds
 // every Progress hook call to the run's total, and a resumed attempt
 // reports the chunks the receiver already held again (transfer/sendpipe.go

@@ -37,7 +37,6 @@ func TestFullDisk(t *testing.T) {
 		})
 		t.Run(tr+"/partial", func(t *testing.T) {
 			t.Parallel()
-			skipBug(t, bugJournalENOSPC)
 			fullDiskPartial(t, tr)
 		})
 	}
