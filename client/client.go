@@ -46,7 +46,11 @@ type Options struct {
 	// 0 or negative (NoRetries) means no retry; cmd/xfer uses
 	// DefaultRetries.
 	Retries    int
-	RetryDelay time.Duration // first back-off delay; 500 ms if 0
+	RetryDelay time.Duration // first back-off delay; 1 s if 0
+	// IdleTimeout drops a session that made no progress (nothing
+	// received, no frame sent) for this long, so a stalled path or peer
+	// ends in a retry rather than a hang (2 minutes if 0).
+	IdleTimeout time.Duration
 
 	// Events receives progress, per-file results and the summary (the
 	// last event of a Send or Get), as *Progress, *FileDone, *FileError,
@@ -257,6 +261,7 @@ func (o *Options) dialHello(ctx context.Context, a address.Address, hello *proto
 	sess.SetDeadline(time.Time{})
 	switch m := m.(type) {
 	case *protocol.Welcome:
+		go o.watchIdle(ctx, conn)
 		return &session{conn: conn, welcome: m}, nil
 	case *protocol.Error:
 		conn.Close()
@@ -292,7 +297,7 @@ func (o *Options) verifyHost(host string, key crypto.PublicKey) error {
 func (o *Options) backoff(n int) time.Duration {
 	d := o.RetryDelay
 	if d == 0 {
-		d = 500 * time.Millisecond
+		d = time.Second
 	}
 	for i := 1; i < n && d < 30*time.Second; i++ {
 		d *= 2
@@ -366,6 +371,19 @@ func (e *emitter) progress(path string, n uint64) {
 	e.fn(&Progress{V: SchemaVersion, Event: "progress", File: path, BytesDone: min(fp.done, fp.size), BytesTotal: fp.size, TotalDone: e.done, TotalBytes: e.total})
 }
 
+// restart drops the progress of every file not finished, before an
+// attempt sends (or finds held) their bytes again.
+func (e *emitter) restart(finished func(string) bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for p, fp := range e.files {
+		if !finished(p) {
+			e.done -= fp.done
+			fp.done = 0
+		}
+	}
+}
+
 // forget drops a file's progress before it is sent again.
 func (e *emitter) forget(path string) {
 	e.mu.Lock()
@@ -373,5 +391,32 @@ func (e *emitter) forget(path string) {
 	if fp := e.files[path]; fp != nil {
 		e.done -= fp.done
 		fp.done = 0
+	}
+}
+
+// DefaultIdleTimeout is Options.IdleTimeout's default.
+const DefaultIdleTimeout = 2 * time.Minute
+
+// watchIdle closes conn once it has made no progress for IdleTimeout; it
+// ends with the session (or ctx).
+func (o *Options) watchIdle(ctx context.Context, conn *transfer.Conn) {
+	limit := o.IdleTimeout
+	if limit <= 0 {
+		limit = DefaultIdleTimeout
+	}
+	t := time.NewTicker(min(limit/4, 5*time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-conn.Closed():
+			return
+		case <-t.C:
+		}
+		if conn.Idle() > limit {
+			conn.Close()
+			return
+		}
 	}
 }

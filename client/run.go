@@ -111,6 +111,9 @@ func (r *run) file(res transfer.FileResult) {
 // failures, a non-retryable error occurs, or retries run out.
 func (r *run) loop(ctx context.Context, fn func(attempt int) error) error {
 	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			r.em.restart(r.isFinished)
+		}
 		r.mu.Lock()
 		r.retry = 0
 		r.lastTry = r.o.Retries < 0 || attempt >= r.o.Retries

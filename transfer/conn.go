@@ -15,6 +15,7 @@ package transfer
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,14 +27,16 @@ import (
 // Conn is an authenticated session: control messages over the Noise
 // channel, chunk frames directly on the transport.
 type Conn struct {
-	ch   *crypto.Channel
-	s    transport.Session
-	last atomic.Int64 // unix nanoseconds of the last progress in either direction
+	ch     *crypto.Channel
+	s      transport.Session
+	last   atomic.Int64 // unix nanoseconds of the last progress in either direction
+	closed chan struct{}
+	once   sync.Once
 }
 
 // NewConn pairs a transport session with the channel its handshake made.
 func NewConn(s transport.Session, ch *crypto.Channel) *Conn {
-	c := &Conn{ch: ch, s: s}
+	c := &Conn{ch: ch, s: s, closed: make(chan struct{})}
 	c.touch()
 	return c
 }
@@ -72,7 +75,13 @@ func (c *Conn) Recv() (protocol.Message, error) {
 }
 
 // Close closes the session.
-func (c *Conn) Close() error { return c.s.Close() }
+func (c *Conn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.s.Close()
+}
+
+// Closed is closed once Close has been called.
+func (c *Conn) Closed() <-chan struct{} { return c.closed }
 
 // unexpected builds the protocol error for a message that has no place
 // where it arrived.

@@ -105,7 +105,7 @@ const (
 	DefaultMaxConns           = 64
 	DefaultMaxHandshakes      = 16
 	DefaultHandshakeTimeout   = 10 * time.Second
-	DefaultIdleTimeout        = 60 * time.Second
+	DefaultIdleTimeout        = 15 * time.Second
 )
 
 // Choices of this implementation.

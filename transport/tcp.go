@@ -105,10 +105,21 @@ func (s *tcpSession) readLoop() {
 		case protocol.FrameChunk:
 			// Frames are read only once the owner asked for one, so an
 			// unauthenticated peer cannot make us buffer them.
+			// A frame nobody asks for within the handshake timeout is
+			// a peer sending frames before its session exists: give
+			// up rather than park the reader (and the handshake
+			// waiting on it) forever.
+			wait := time.NewTimer(protocol.HandshakeTimeout)
 			select {
 			case <-s.wantFrames:
+				wait.Stop()
 			case <-s.closing:
+				wait.Stop()
 				s.rerr = ErrClosed
+				return
+			case <-wait.C:
+				s.rerr = errors.New("transport: chunk frame before the session was ready")
+				s.conn.Close()
 				return
 			}
 			hdr[0] = t

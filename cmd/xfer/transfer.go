@@ -33,6 +33,7 @@ func transferCmd(ctx context.Context, cmd string, args []string, stdin io.Reader
 	fs.BoolVar(&verbose, "verbose", false, "print a line per file")
 	retries := fs.Int("retries", client.DefaultRetries, "reconnect and resume this many times after a dropped connection (0: fail fast)")
 	noResume := fs.Bool("no-resume", false, "discard partial files and start over")
+	idle := fs.Duration("idle-timeout", client.DefaultIdleTimeout, "give up on (and retry) a connection that makes no progress for this long")
 	noClobber := fs.Bool("no-clobber", false, "never replace an existing destination file that differs")
 	chunkSize := fs.Uint("chunk-size", 0, "proposed chunk size in bytes (default 1 MiB)")
 	compress := fs.String("compress", "auto", "LZ4 compression: auto, always or never")
@@ -120,6 +121,7 @@ func transferCmd(ctx context.Context, cmd string, args []string, stdin io.Reader
 		Compress:       mode,
 		Streams:        *streams,
 		Retries:        *retries,
+		IdleTimeout:    *idle,
 	}
 	if !quiet {
 		opt.Logger = warnLogger(stderr)
