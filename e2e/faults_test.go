@@ -17,12 +17,11 @@ import (
 //
 // On TCP the proxy is netsim.TCPProxy, and a cut closes both connections at
 // an exact client-to-server byte offset. On QUIC (netsim.UDPFaultProxy) a
-// path cannot be "cut" in a way the ends notice: a dead path is only
-// detected by QUIC's 60 s idle timeout (the QUIC handshake's 10 s idle
-// timeout during the handshake). So the default suite gives QUIC
-// outages of a few seconds, which QUIC must ride through without a
-// reconnect, single corrupted datagrams, and a dead path during the
-// handshake; a dead path mid-transfer needs XFER_LONG_TESTS=1.
+// path cannot be "cut" in a way the ends notice, so the QUIC rows of the
+// cuts are outages of a few seconds, which QUIC must ride through without
+// a reconnect. A dead (black-holed, stalled) path is noticed only by an
+// idle timeout: the QUIC handshake's (10 s), QUIC's (15 s), or the
+// client's --idle-timeout (default 2 minutes, 5 s in the dead-path rows).
 
 const (
 	faultChunk = 65536
@@ -76,8 +75,9 @@ type faultCase struct {
 	resumed bool
 	// doneFirst: some file must be done before the connection breaks.
 	doneFirst bool
-	// tcpLong: the TCP row needs XFER_LONG_TESTS=1, for this reason.
-	tcpLong string
+	// idle: the client's --idle-timeout, for faults that only an idle
+	// timeout can notice (default: the client's own, 2 minutes).
+	idle string
 	// tcpBug: a known bug makes the TCP row fail (see bugs_test.go).
 	tcpBug string
 }
@@ -108,12 +108,29 @@ var faultCases = []faultCase{
 		resumed: true,
 	},
 	{
+		// A path that dies mid-transfer without telling either end: the
+		// client's idle timeout (5 s here) gives up on it and reconnects.
 		name: "dead-path-mid-file",
+		tcp:  func(c calib) netsim.TCPFault { return netsim.StallAfter(c.pre + c.size/2) },
+		quic: func(c calib) quicFault {
+			return quicFault{f: []netsim.UDPFault{netsim.BlackholeAfter(c.total / 2)}, reconnect: true}
+		},
+		idle:    "5s",
+		resumed: true,
+		tcpBug:  bugStaleSessionHoldsDest,
+	},
+	{
+		// The same without --idle-timeout: QUIC's own idle timeout
+		// (15 s) notices first; TCP waits for the client's default
+		// (2 minutes).
+		name: "dead-path-default-timeouts",
+		tcp:  func(c calib) netsim.TCPFault { return netsim.StallAfter(c.pre + c.size/2) },
 		quic: func(c calib) quicFault {
 			return quicFault{f: []netsim.UDPFault{netsim.BlackholeAfter(c.total / 2)}, reconnect: true,
-				long: "a dead QUIC path is detected only by the 60 s idle timeout"}
+				long: "waits for the default idle timeouts"}
 		},
 		resumed: true,
+		tcpBug:  bugStaleSessionHoldsDest,
 	},
 	{
 		name: "cut-in-last-chunk",
@@ -159,16 +176,6 @@ var faultCases = []faultCase{
 		name: "stall-in-handshake",
 		tcp:  func(calib) netsim.TCPFault { return netsim.StallAfter(20) },
 	},
-	{
-		// A path that stops forwarding mid-transfer while both TCP
-		// connections stay open. Only an idle timeout can notice; the
-		// test allows 60 s (QUIC's idle timeout) plus margin.
-		name:    "stall-mid-file",
-		tcp:     func(c calib) netsim.TCPFault { return netsim.StallAfter(c.pre + c.size/2) },
-		tcpLong: "a stalled path is only noticed by an idle timeout (QUIC's is 60 s)",
-		tcpBug:  bugTCPNoIdleTimeout,
-		resumed: true,
-	},
 }
 
 func TestFaultInjection(t *testing.T) {
@@ -187,11 +194,11 @@ func TestFaultInjection(t *testing.T) {
 }
 
 func runFaultCase(t *testing.T, fc faultCase, tr string) {
-	if tr == "tcp" && fc.tcpLong != "" {
-		needLong(t, fc.tcpLong)
-	}
 	if tr == "tcp" && fc.tcpBug != "" {
 		skipBug(t, fc.tcpBug)
+	}
+	if fc.name == "dead-path-default-timeouts" && tr == "tcp" {
+		needLong(t, "waits for the client's default idle timeout (2 minutes)")
 	}
 	if tr == "quic" {
 		if long := fc.quic(calib{}).long; long != "" {
@@ -215,8 +222,12 @@ func runFaultCase(t *testing.T, fc faultCase, tr string) {
 		writeRandom(t, src, faultFileSize, 7)
 		srcs, size, nfiles = []string{src}, faultFileSize, 1
 	}
+	flags := []string{"--chunk-size", "65536", "--retries", "5"}
+	if fc.idle != "" {
+		flags = append(flags, "--idle-timeout", fc.idle)
+	}
 	send := func(addr string) []string {
-		return w.clientArgs("send", true, append(append([]string{"--chunk-size", "65536", "--retries", "5"}, srcs...), addr)...)
+		return w.clientArgs("send", true, append(append(flags, srcs...), addr)...)
 	}
 
 	// Calibrate: the same transfer through a clean proxy, to a destination
@@ -248,7 +259,7 @@ func runFaultCase(t *testing.T, fc faultCase, tr string) {
 	p := newFaultProxy(t, tr, d.hostport(), tcpFaults, udpFaults)
 	timeout := 60 * time.Second
 	if longTests() {
-		timeout = 150 * time.Second
+		timeout = 200 * time.Second
 	}
 	r := w.xfer(timeout, send(remote(tr, p.addr, "run1/"))...)
 	t.Logf("calibration %d bytes (pre %d); %d connections; run took %v", c.total, c.pre, p.conns(), r.elapsed.Round(time.Millisecond))

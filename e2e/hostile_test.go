@@ -246,8 +246,12 @@ type hostileCase struct {
 	// intoOnly: run only into the existing destination directory (the
 	// case plants something in it).
 	intoOnly bool
-	long     string
-	bug      string
+	idle     string // the client's --idle-timeout
+	// noState: the client must leave no partial or journal (a file that
+	// failed verification is discarded).
+	noState bool
+	long    string
+	bug     string
 }
 
 const (
@@ -330,7 +334,8 @@ var hostileCases = []hostileCase{
 	{
 		// Open announces 100000 bytes (2 chunks); the daemon sends three
 		// full chunks.
-		name: "larger-than-announced",
+		name:    "larger-than-announced",
+		noState: true,
 		script: func(string) func(*fakeSession) error {
 			return func(f *fakeSession) error {
 				if err := refused(f.file(fileSpec{id: 1, path: "root", data: bytes.Repeat([]byte{7}, 3*fakeChunk), announce: 100000})); err != nil {
@@ -341,7 +346,8 @@ var hostileCases = []hostileCase{
 		},
 	},
 	{
-		name: "bad-root",
+		name:    "bad-root",
+		noState: true,
 		script: func(string) func(*fakeSession) error {
 			return func(f *fakeSession) error {
 				if err := refused(f.file(fileSpec{id: 1, path: "root", data: bytes.Repeat([]byte{9}, 3*fakeChunk+5), badRoot: true})); err != nil {
@@ -353,16 +359,16 @@ var hostileCases = []hostileCase{
 	},
 	{
 		// End claims more frames than were sent, then the daemon goes
-		// quiet with the session open.
+		// quiet with the session open: the client's idle timeout (5 s
+		// here) must end the wait.
 		name: "end-claims-more-then-silence",
+		idle: "5s",
 		script: func(string) func(*fakeSession) error {
 			return func(f *fakeSession) error {
 				_, err := f.file(fileSpec{id: 1, path: "root", data: bytes.Repeat([]byte{3}, 2*fakeChunk), endExtra: 3, silent: true})
 				return err
 			}
 		},
-		long: "waits for the client to give up on a daemon that stops talking",
-		bug:  bugNoSessionIdleTimeout,
 	},
 	{
 		// Listing entries whose names carry escapes, NUL, "/" and "..".
@@ -461,6 +467,9 @@ func runHostile(t *testing.T, tr string, hc hostileCase) {
 			if mode == "text" {
 				args = append(args, "-v")
 			}
+			if hc.idle != "" {
+				args = append(args, "--idle-timeout", hc.idle)
+			}
 			r := w.xfer(timeout, args...)
 			if r.code == 0 {
 				t.Errorf("%s mode: the client accepted the hostile daemon's session (exit 0)\n%s", mode, r)
@@ -498,10 +507,15 @@ func runHostile(t *testing.T, tr string, hc hostileCase) {
 		if was[p] {
 			continue
 		}
-		if !strings.HasPrefix(p, "dest"+string(filepath.Separator)) {
+		state := strings.HasPrefix(filepath.Base(p), protocol.ReservedPrefix)
+		switch fi, err := os.Lstat(filepath.Join(base, p)); {
+		case !strings.HasPrefix(p, "dest"+string(filepath.Separator)):
 			t.Errorf("created outside the destination: %s", p)
-		} else if fi, err := os.Lstat(filepath.Join(base, p)); err == nil && !fi.IsDir() {
+		case err != nil || fi.IsDir():
+		case !state:
 			t.Errorf("a refused file was written: %s (%v)", p, fi.Mode())
+		case hc.noState:
+			t.Errorf("state of a file that failed verification was kept: %s", p)
 		}
 	}
 	if b, err := os.ReadFile(filepath.Join(outside, "sentinel")); err != nil || string(b) != "keep" {

@@ -17,7 +17,6 @@ func TestProgressAcrossReconnect(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
-			skipBug(t, bugProgressOverTotal)
 			w := newWorld(t)
 			root := w.path("root")
 			d := w.startDaemon(root)

@@ -53,7 +53,6 @@ var robustCases = []robustCase{
 		settle:  protocol.HandshakeTimeout + 2*time.Second,
 		limit:   prompt,
 		retries: "0",
-		bug:     bugTCPFrameBeforeHandshake,
 	},
 	{
 		// More idle connections than the daemon admits unauthenticated
