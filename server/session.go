@@ -89,6 +89,7 @@ func (s *Server) handle(ctx context.Context, sess transport.Session) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	ctx = context.WithValue(ctx, cancelKey{}, cancel)
 	go watchIdle(ctx, conn, log)
 	ss := &session{conn: conn, cancel: cancel}
 	s.mu.Lock()
@@ -183,6 +184,8 @@ func (s *Server) serveSend(ctx context.Context, log *slog.Logger, conn *transfer
 		NoResume:      h.Flags&protocol.HelloNoResume != 0,
 		MaxFileSize:   s.cfg.MaxFileSize,
 		Locks:         &s.locks,
+		// A reconnecting client replaces its own session that stalled.
+		Holder: &transfer.Holder{Owner: ak.Key.Fingerprint(), Idle: conn.Idle, Cancel: cancelSession(ctx)},
 	}
 	switch {
 	case destIsDir:
@@ -324,4 +327,15 @@ func watchIdle(ctx context.Context, conn *transfer.Conn, log *slog.Logger) {
 			return
 		}
 	}
+}
+
+type cancelKey struct{}
+
+// cancelSession returns the cancel function of the session whose context
+// is ctx (set by handle).
+func cancelSession(ctx context.Context) func() {
+	if c, ok := ctx.Value(cancelKey{}).(context.CancelFunc); ok {
+		return c
+	}
+	return nil
 }

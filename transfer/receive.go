@@ -37,32 +37,73 @@ type ReceiveOptions struct {
 	MaxFileSize uint64
 	Workers     int // open/verify/write workers; 2×GOMAXPROCS if 0
 	Locks       *LockSet
-	Hooks       *Hooks
+	// Holder identifies this receiver's session to Locks (nil: never
+	// replaced, never replaces).
+	Holder *Holder
+	Hooks  *Hooks
 	// Journal batching thresholds (zero: resume package defaults).
 	SyncBytes int64
 	SyncDelay time.Duration
 }
 
 // LockSet serializes receivers writing the same destination within one
-// process; the journal's flock covers other processes. The zero value is
+// process; the partial's flock covers other processes. The zero value is
 // ready to use.
 type LockSet struct {
 	mu   sync.Mutex
-	held map[string]bool
+	held map[string]*Holder
 }
 
+// Holder says who holds a destination, so that a new session of the same
+// peer can replace one presumed dead: a client whose path died reconnects
+// long before the daemon notices its old session is gone.
+type Holder struct {
+	Owner  string               // the peer's identity (key fingerprint); "" never preempts
+	Idle   func() time.Duration // how long the holder's session has made no progress
+	Cancel func()               // ends the holder's session
+}
+
+const (
+	// staleAfter is how long a holder must have made no progress before a
+	// new session of the same owner may replace it. A live session makes
+	// progress many times a second.
+	staleAfter = 3 * time.Second
+	// preemptWait bounds the wait for a replaced holder to let go.
+	preemptWait = 5 * time.Second
+)
+
 // TryLock claims name, reporting false when it is already claimed.
-func (l *LockSet) TryLock(name string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.held == nil {
-		l.held = make(map[string]bool)
+func (l *LockSet) TryLock(name string) bool { return l.TryLockAs(name, nil) }
+
+// TryLockAs claims name for h. When a holder of the same owner has made
+// no progress for a few seconds, it is cancelled and its claim taken over
+// once released (within a few seconds); otherwise TryLockAs reports false.
+func (l *LockSet) TryLockAs(name string, h *Holder) bool {
+	deadline := time.Now().Add(preemptWait)
+	cancelled := false
+	for {
+		l.mu.Lock()
+		if l.held == nil {
+			l.held = make(map[string]*Holder)
+		}
+		cur, held := l.held[name]
+		if !held {
+			l.held[name] = h
+			l.mu.Unlock()
+			return true
+		}
+		stale := h != nil && cur != nil && h.Owner != "" && cur.Owner == h.Owner &&
+			cur.Idle != nil && cur.Cancel != nil && (cancelled || cur.Idle() > staleAfter)
+		l.mu.Unlock()
+		if !stale || time.Now().After(deadline) {
+			return false
+		}
+		if !cancelled {
+			cur.Cancel()
+			cancelled = true
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	if l.held[name] {
-		return false
-	}
-	l.held[name] = true
-	return true
 }
 
 // Unlock releases name.

@@ -134,7 +134,7 @@ func (r *receiver) prepare(m *protocol.Open) (*rfile, error) {
 		dirRel: dir, name: name, partName: part, jrnName: jrn,
 		nchunks: chunk.Count(m.Size, m.ChunkSize), start: time.Now(),
 	}
-	if !r.opt.Locks.TryLock(rel) {
+	if !r.opt.Locks.TryLockAs(rel, r.opt.Holder) {
 		return nil, protocol.Errorf(m.ID, protocol.CodeBusy, "%s: busy: another transfer to this destination is in progress", m.Path)
 	}
 	ok := false
