@@ -49,7 +49,9 @@ type Options struct {
 	RetryDelay time.Duration // first back-off delay; 1 s if 0
 	// IdleTimeout drops a session that made no progress (nothing
 	// received, no frame sent) for this long, so a stalled path or peer
-	// ends in a retry rather than a hang (2 minutes if 0).
+	// ends in a retry rather than a hang (10 minutes if 0: long enough for
+	// the peer to hash a few hundred GB of an existing file, which sends
+	// nothing meanwhile).
 	IdleTimeout time.Duration
 
 	// Events receives progress, per-file results and the summary (the
@@ -395,7 +397,7 @@ func (e *emitter) forget(path string) {
 }
 
 // DefaultIdleTimeout is Options.IdleTimeout's default.
-const DefaultIdleTimeout = 2 * time.Minute
+const DefaultIdleTimeout = 10 * time.Minute
 
 // watchIdle closes conn once it has made no progress for IdleTimeout; it
 // ends with the session (or ctx).

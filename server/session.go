@@ -310,7 +310,7 @@ func errString(err error) string {
 // IdleTimeout ends an authenticated session that made no progress (no
 // message or frame received, no frame sent) for this long, so a client
 // that stalls — or stops reading — cannot hold a session slot forever.
-const IdleTimeout = 5 * time.Minute
+const IdleTimeout = 15 * time.Minute
 
 func watchIdle(ctx context.Context, conn *transfer.Conn, log *slog.Logger) {
 	t := time.NewTicker(IdleTimeout / 10)
