@@ -25,6 +25,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"testing"
 )
 
@@ -33,6 +35,14 @@ var binDir string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// Most of these tests wait: on processes, timeouts and back-offs, not
+	// on the CPU. Unless told otherwise, run more of them at once than
+	// go test's default of GOMAXPROCS.
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		flag.Set("test.parallel", strconv.Itoa(max(runtime.GOMAXPROCS(0), 6)))
+	}
 	dir, err := os.MkdirTemp("", "xfer-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
