@@ -414,20 +414,7 @@ func (r *receiver) send(m protocol.Message) {
 
 func (r *receiver) report(res FileResult) {
 	r.mu.Lock()
-	switch {
-	case res.Err != nil:
-		r.stats.Failed++
-	case res.Dir:
-		r.stats.Dirs++
-	default:
-		r.stats.Files++
-		r.stats.Bytes += res.Size
-		r.stats.WireBytes += res.WireBytes
-		r.stats.ResumedBytes += res.ResumedBytes
-		if res.Skipped {
-			r.stats.Skipped++
-		}
-	}
+	r.stats.add(res)
 	r.mu.Unlock()
 	r.hooks.file(res)
 }

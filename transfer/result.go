@@ -53,6 +53,24 @@ type Stats struct {
 	ResumedBytes uint64
 }
 
+// add counts one result.
+func (s *Stats) add(r FileResult) {
+	switch {
+	case r.Err != nil:
+		s.Failed++
+	case r.Dir:
+		s.Dirs++
+	default:
+		s.Files++
+		s.Bytes += r.Size
+		s.WireBytes += r.WireBytes
+		s.ResumedBytes += r.ResumedBytes
+		if r.Skipped {
+			s.Skipped++
+		}
+	}
+}
+
 // Hooks observe a transfer; nil members are not called. They may be
 // called from several goroutines at once.
 type Hooks struct {

@@ -405,20 +405,7 @@ func (s *sender) answered(id uint32, done *protocol.Done, perr *protocol.Error) 
 
 func (s *sender) report(r FileResult) {
 	s.statsMu.Lock()
-	switch {
-	case r.Err != nil:
-		s.stats.Failed++
-	case r.Dir:
-		s.stats.Dirs++
-	default:
-		s.stats.Files++
-		s.stats.Bytes += r.Size
-		s.stats.WireBytes += r.WireBytes
-		s.stats.ResumedBytes += r.ResumedBytes
-		if r.Skipped {
-			s.stats.Skipped++
-		}
-	}
+	s.stats.add(r)
 	s.statsMu.Unlock()
 	s.hooks.file(r)
 }
