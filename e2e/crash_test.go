@@ -28,7 +28,9 @@ import (
 //     (at most 64 MiB) plus the frames queued on the daemon.
 //   - a receiver killed (the daemon on send, the client on get): chunks
 //     written but not yet fsynced and journaled, which the resume tracker
-//     batches up to 64 MiB or 1 s, plus what was in flight.
+//     batches up to 64 MiB or 1 s; writes go on while a batch is being
+//     fsynced, so a batch in its fsync and the next one filling up, 128 MiB,
+//     plus what was in flight.
 //
 // The default suite runs 2 iterations of a 64 MiB transfer per row;
 // XFER_LONG_TESTS=1 runs 10 of 256 MiB.
@@ -38,7 +40,7 @@ const (
 	// Bounds derived above, in bytes, on top of a few chunks.
 	tcpInflight     = 16*mib + 256<<10
 	quicInflight    = 64 * mib
-	receiverPending = 64 * mib
+	receiverPending = 128 * mib
 	chunkSlack      = 16 * mib // 16 chunks of 1 MiB: pipeline queues and workers
 	defaultChunk    = mib
 )
