@@ -41,10 +41,19 @@ type ReceiveOptions struct {
 	// replaced, never replaces).
 	Holder *Holder
 	Hooks  *Hooks
-	// Journal batching thresholds (zero: resume package defaults).
+	// Journal batching thresholds: the partial is fsynced and its chunks
+	// recorded after SyncBytes of new data or SyncDelay, whichever comes
+	// first (zero: 16 MiB and 250 ms). They bound what a receiver killed
+	// mid-file makes the sender send again.
 	SyncBytes int64
 	SyncDelay time.Duration
 }
+
+// Journal batching defaults (see ReceiveOptions.SyncBytes).
+const (
+	DefaultSyncBytes = 16 << 20
+	DefaultSyncDelay = 250 * time.Millisecond
+)
 
 // LockSet serializes receivers writing the same destination within one
 // process; the partial's flock covers other processes. The zero value is
@@ -156,6 +165,12 @@ func Receive(ctx context.Context, c *Conn, opt ReceiveOptions) (Stats, error) {
 	}
 	if opt.DenyOverwrite {
 		opt.NoClobber = true
+	}
+	if opt.SyncBytes == 0 {
+		opt.SyncBytes = DefaultSyncBytes
+	}
+	if opt.SyncDelay == 0 {
+		opt.SyncDelay = DefaultSyncDelay
 	}
 	r := &receiver{
 		c:       c,
