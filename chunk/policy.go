@@ -159,10 +159,9 @@ func (p *Policy) resetBackoff(newGen bool) {
 
 // decision is what the policy says about one chunk.
 type decision struct {
-	try    bool
-	sample bool   // CPU-bound sample
-	gen    uint32 // back-off generation the chunk was tried in
-	link   int32
+	try  bool
+	gen  uint32 // back-off generation the chunk was tried in
+	link int32
 }
 
 // decide says whether to try compressing the next chunk.
@@ -177,7 +176,7 @@ func (p *Policy) decide() decision {
 	link := p.link.Load()
 	if link == cpuBound {
 		if (p.calls.Add(1)-1)%sampleEvery == 0 {
-			return decision{try: true, sample: true, link: link}
+			return decision{try: true, link: link}
 		}
 		return decision{link: link}
 	}

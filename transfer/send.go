@@ -53,7 +53,6 @@ type sfile struct {
 	pend   atomic.Int64                   // chunks in the pipeline + 1 until all are queued
 	frames atomic.Uint64                  // frames sent this attempt
 	wire   atomic.Uint64                  // frame bytes sent
-	kept   atomic.Uint64                  // bytes the receiver held and kept
 	abort  atomic.Pointer[protocol.Error] // set when the file must stop
 }
 

@@ -87,7 +87,6 @@ func (s *sender) sendChunk(enc *chunk.Encoder, hdrp, aadp *[]byte, j job) {
 	f.hashes[j.index] = h
 	s.mon.raw.Add(int64(j.n))
 	if held, ok := f.held[j.index]; ok && held == h {
-		f.kept.Add(uint64(j.n))
 		s.hooks.progress(f.item.Path, uint64(j.n))
 		return
 	}

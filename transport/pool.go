@@ -3,8 +3,6 @@ package transport
 import (
 	"math/bits"
 	"sync"
-
-	"xfer/protocol"
 )
 
 // Frame buffers come in size classes of a power of two from 64 KiB up,
@@ -53,6 +51,3 @@ func putFrame(f *Frame) {
 	}
 	classPools[c].Put(f)
 }
-
-// maxFrame is the largest frame a peer may send.
-const maxFrame = protocol.ChunkHeaderSize + protocol.MaxCiphertext
