@@ -1,0 +1,10 @@
+//go:build amd64 && !purego
+
+package blake2bx8
+
+import "golang.org/x/sys/cpu"
+
+var useAVX512 = cpu.X86.HasAVX512F
+
+//go:noescape
+func blocks8(h *state, ptrs *[Lanes]uintptr, off uintptr, n int, t uint64, f uint64)

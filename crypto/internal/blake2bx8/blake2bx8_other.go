@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package blake2bx8
+
+const useAVX512 = false
+
+func blocks8(h *state, ptrs *[Lanes]uintptr, off uintptr, n int, t uint64, f uint64) {
+	panic("blake2bx8: no eight-lane implementation on this platform")
+}
