@@ -61,32 +61,31 @@ func (e *Encoder) Encode(p *Policy, index uint64, raw []byte) (codec uint8, payl
 	return protocol.CodecLZ4, e.scratch[:n]
 }
 
-// Decode writes the decoded payload into dst[:rawLen] and returns it.
-// cap(dst) must be at least rawLen. It fails unless the output is exactly
-// rawLen bytes ("chunk: lz4 payload decodes to N bytes, want M"), and
-// rejects unknown codecs and a raw payload whose length is not rawLen.
+// Decode returns the decoded payload: payload itself for CodecRaw (no
+// copy), otherwise written into dst[:rawLen], for which cap(dst) must be
+// at least rawLen. It fails unless the output is exactly rawLen bytes
+// ("chunk: lz4 payload decodes to N bytes, want M"), and rejects unknown
+// codecs and a raw payload whose length is not rawLen.
 //
 // rawLen must be between 0 and protocol.MaxChunkSize. Decode never writes
 // beyond dst[:rawLen], even for hostile payloads; an LZ4 payload that
-// would decode to more than rawLen bytes is reported as corrupt. For
-// CodecRaw, payload may overlap dst.
+// would decode to more than rawLen bytes is reported as corrupt.
 func Decode(dst []byte, codec uint8, payload []byte, rawLen int) ([]byte, error) {
 	switch {
 	case rawLen < 0:
 		return nil, fmt.Errorf("chunk: negative raw length %d", rawLen)
 	case rawLen > protocol.MaxChunkSize:
 		return nil, fmt.Errorf("chunk: raw length %d exceeds limit %d", rawLen, protocol.MaxChunkSize)
+	case codec == protocol.CodecRaw:
+		if len(payload) != rawLen {
+			return nil, fmt.Errorf("chunk: raw payload is %d bytes, want %d", len(payload), rawLen)
+		}
+		return payload[:rawLen:rawLen], nil
 	case rawLen > cap(dst):
 		return nil, fmt.Errorf("chunk: raw length %d exceeds buffer capacity %d", rawLen, cap(dst))
 	}
 	out := dst[:rawLen:rawLen]
 	switch codec {
-	case protocol.CodecRaw:
-		if len(payload) != rawLen {
-			return nil, fmt.Errorf("chunk: raw payload is %d bytes, want %d", len(payload), rawLen)
-		}
-		copy(out, payload)
-		return out, nil
 	case protocol.CodecLZ4:
 		n, err := lz4.UncompressBlock(payload, out)
 		if err != nil {

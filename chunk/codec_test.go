@@ -110,7 +110,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"garbage lz4", protocol.CodecLZ4, []byte{0xff, 0xff, 0xff}, 100, 100, "chunk: lz4 payload"},
 		{"raw too short", protocol.CodecRaw, raw[:99], 100, 100, "chunk: raw payload is 99 bytes, want 100"},
 		{"raw too long", protocol.CodecRaw, raw[:101], 100, 200, "chunk: raw payload is 101 bytes, want 100"},
-		{"rawLen > cap", protocol.CodecRaw, raw[:100], 100, 99, "chunk: raw length 100 exceeds buffer capacity 99"},
+		{"rawLen > cap", protocol.CodecLZ4, []byte{0x00}, 100, 99, "chunk: raw length 100 exceeds buffer capacity 99"},
 		{"rawLen > limit", protocol.CodecRaw, nil, protocol.MaxChunkSize + 1, 0, "chunk: raw length 4194305 exceeds limit 4194304"},
 		{"negative rawLen", protocol.CodecRaw, nil, -1, 0, "chunk: negative raw length -1"},
 		{"unknown codec", 2, raw[:100], 100, 100, "chunk: unknown codec 2"},
@@ -193,7 +193,11 @@ func FuzzDecode(f *testing.F) {
 		if len(out) != rawLen {
 			t.Fatalf("decoded %d bytes, want %d", len(out), rawLen)
 		}
-		if rawLen > 0 && &out[0] != &dst[0] {
+		switch {
+		case rawLen == 0:
+		case codec == protocol.CodecRaw && &out[0] != &payload[0]:
+			t.Fatal("raw output is not the payload itself")
+		case codec != protocol.CodecRaw && &out[0] != &dst[0]:
 			t.Fatal("output not in dst")
 		}
 		if codec == protocol.CodecRaw && !bytes.Equal(out, payload) {

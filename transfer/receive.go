@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"xfer/chunk"
 	"xfer/protocol"
 )
 
@@ -149,6 +150,8 @@ type receiver struct {
 	touched map[string]bool // directories whose entries changed, to fsync
 	dcache  *dirCache
 	batch   *installBatch
+	scratch *chunk.Pool   // decompression buffers of ChunkSize bytes
+	slots   chan struct{} // one token per frame between read and written (inFlight)
 }
 
 // Receive receives files on c into opt.Root until the sender's Finish (it
@@ -180,12 +183,14 @@ func Receive(ctx context.Context, c *Conn, opt ReceiveOptions) (Stats, error) {
 		byTID:   make(map[[16]byte]*rfile),
 		byID:    make(map[uint32]*rfile),
 		failed:  make(map[uint32]bool),
-		frames:  make(chan frameJob, opt.Workers),
+		frames:  make(chan frameJob, inFlight),
+		slots:   make(chan struct{}, inFlight),
 		fatal:   make(chan struct{}),
 		touched: make(map[string]bool),
 		dcache:  newDirCache(opt.Root),
 	}
 	r.batch = &installBatch{r: r}
+	r.scratch = chunk.NewPool(int(opt.ChunkSize))
 	stop := context.AfterFunc(ctx, func() { r.fail(ctx.Err()) })
 	defer stop()
 

@@ -571,8 +571,16 @@ func (r *receiver) abandonAll() {
 type frameJob struct{ f *transport.Frame }
 
 // readFrames feeds incoming chunk frames to the workers.
+// It reads a frame only when one of the inFlight slots is free (the
+// workers free one per frame they are done with), so the frames held
+// here stay bounded and a fast sender is held back by the transport.
 func (r *receiver) readFrames() {
 	for {
+		select {
+		case r.slots <- struct{}{}:
+		case <-r.fatal:
+			return
+		}
 		f, err := r.c.s.ReadFrame()
 		if err != nil {
 			r.fail(err)
@@ -588,60 +596,134 @@ func (r *receiver) readFrames() {
 	}
 }
 
-// worker opens, decodes, verifies and writes chunks.
+// worker opens, decodes, verifies and writes chunks. Like the sender's
+// workers it takes the frames that are waiting, up to crypto.HashLanes,
+// and hashes their chunks together (crypto.ChunkHashes).
 func (r *receiver) worker() {
-	scratch := make([]byte, r.opt.ChunkSize)
 	aad := make([]byte, 0, protocol.ChunkHeaderSize+32)
+	var (
+		frames  [crypto.HashLanes]*transport.Frame
+		opened  [crypto.HashLanes]openChunk
+		raws    [crypto.HashLanes][]byte
+		hashes  [crypto.HashLanes]crypto.Hash
+		scratch [crypto.HashLanes][]byte
+	)
 	for fj := range r.frames {
-		r.writeChunk(fj.f, scratch, &aad)
-		fj.f.Release()
+		n := 1
+		frames[0] = fj.f
+	drain:
+		for n < len(frames) {
+			select {
+			case fj, ok := <-r.frames:
+				if !ok {
+					break drain
+				}
+				frames[n] = fj.f
+				n++
+			default:
+				break drain
+			}
+		}
+		k := 0
+		for i := range n {
+			if frames[i].Header.Codec != protocol.CodecRaw && scratch[k] == nil {
+				scratch[k] = r.scratch.Get()
+			}
+			if o, ok := r.openChunk(frames[i], scratch[k], &aad); ok {
+				opened[k], raws[k] = o, o.raw
+				k++
+			}
+		}
+		crypto.ChunkHashes(hashes[:k], raws[:k])
+		for i := range k {
+			r.storeChunk(&opened[i], hashes[i])
+			opened[i], raws[i] = openChunk{}, nil
+		}
+		for i := range n {
+			frames[i].Release()
+			frames[i] = nil
+			<-r.slots
+		}
+		for i, b := range scratch {
+			if b != nil {
+				r.scratch.Put(b)
+				scratch[i] = nil
+			}
+		}
 	}
 }
 
-func (r *receiver) writeChunk(fr *transport.Frame, scratch []byte, aadp *[]byte) {
+// openChunk is a chunk that passed its header checks and opened: its
+// plaintext, the hash the sender sealed with it, and where it goes.
+type openChunk struct {
+	rf  *rfile
+	h   *protocol.ChunkHeader
+	raw []byte
+	sum crypto.Hash
+}
+
+// openChunk checks fr's header against its file, opens it and decodes
+// the payload (into scratch when it is compressed; scratch may be nil
+// otherwise). It fails the file and returns false on any mismatch.
+func (r *receiver) openChunk(fr *transport.Frame, scratch []byte, aadp *[]byte) (openChunk, bool) {
 	h := &fr.Header
 	r.mu.Lock()
 	rf := r.byTID[h.TransferID]
 	r.mu.Unlock()
 	if rf == nil {
-		return // a late frame of a file that failed or was withdrawn
+		return openChunk{}, false // a late frame of a file that failed or was withdrawn
 	}
 	bad := func(format string, args ...any) {
-		r.failFile(rf, protocol.Errorf(rf.id, protocol.CodeVerifyFailed, "%s: chunk %d: %s", rf.wirePath, h.Index, fmt.Sprintf(format, args...)))
+		r.badChunk(rf, h, format, args...)
 	}
 	cs := uint64(rf.open.ChunkSize)
 	switch {
 	case h.Attempt != rf.open.Attempt:
 		bad("attempt %d, want %d", h.Attempt, rf.open.Attempt)
-		return
+		return openChunk{}, false
 	case h.Index >= rf.nchunks:
 		bad("index beyond the last chunk %d", rf.nchunks-1)
-		return
+		return openChunk{}, false
 	case h.Offset != h.Index*cs:
 		bad("offset %d, want %d", h.Offset, h.Index*cs)
-		return
+		return openChunk{}, false
 	case h.RawLen != chunk.Len(rf.open.Size, rf.open.ChunkSize, h.Index):
 		bad("length %d, want %d", h.RawLen, chunk.Len(rf.open.Size, rf.open.ChunkSize, h.Index))
-		return
+		return openChunk{}, false
 	case h.Last() != (h.Index == rf.nchunks-1):
 		bad("last-chunk flag wrong")
-		return
+		return openChunk{}, false
 	}
 	aad := append(append((*aadp)[:0], fr.Raw...), rf.mhash[:]...)
 	*aadp = aad
 	pt, err := rf.aead.Open(fr.Data[:0], h.Index, h.Last(), fr.Data, aad)
 	if err != nil {
 		bad("failed authentication")
-		return
+		return openChunk{}, false
 	}
-	var sum crypto.Hash
-	copy(sum[:], pt[:protocol.HashSize])
-	raw, err := chunk.Decode(scratch, h.Codec, pt[protocol.HashSize:], int(h.RawLen))
+	o := openChunk{rf: rf, h: h}
+	copy(o.sum[:], pt[:protocol.HashSize])
+	o.raw, err = chunk.Decode(scratch, h.Codec, pt[protocol.HashSize:], int(h.RawLen))
 	if err != nil {
 		bad("%v", err)
-		return
+		return openChunk{}, false
 	}
-	if crypto.ChunkHash(raw) != sum {
+	return o, true
+}
+
+// badChunk fails rf for a chunk that does not verify.
+func (r *receiver) badChunk(rf *rfile, h *protocol.ChunkHeader, format string, args ...any) {
+	r.failFile(rf, protocol.Errorf(rf.id, protocol.CodeVerifyFailed, "%s: chunk %d: %s", rf.wirePath, h.Index, fmt.Sprintf(format, args...)))
+}
+
+// storeChunk compares an opened chunk's hash with the one computed here
+// (got), writes it into the partial and records it.
+func (r *receiver) storeChunk(o *openChunk, got crypto.Hash) {
+	rf, h, raw, sum := o.rf, o.h, o.raw, o.sum
+	bad := func(format string, args ...any) {
+		r.badChunk(rf, h, format, args...)
+	}
+	if got != sum {
 		bad("hash mismatch")
 		return
 	}
@@ -672,7 +754,8 @@ func (r *receiver) writeChunk(fr *transport.Frame, scratch []byte, aadp *[]byte)
 		// record durably before overwriting it, or a crash could leave
 		// the old hash describing new data (and a later attempt whose
 		// source matches the old hash would splice).
-		if err := j.Append(resume.Record{Index: h.Index}); err == nil {
+		err := j.Append(resume.Record{Index: h.Index})
+		if err == nil {
 			err = j.Sync()
 		}
 		if err != nil {

@@ -63,6 +63,13 @@ type job struct {
 	n     int
 }
 
+// inFlight bounds the chunks each side holds in its pipeline (read and not
+// yet sent; received and not yet written): two batches of
+// crypto.HashLanes, so that a worker finds a full batch waiting while
+// another one is being sealed, and memory stays near inFlight chunk
+// buffers whatever the file size.
+const inFlight = 2 * crypto.HashLanes
+
 // sender is the state of one Send call.
 type sender struct {
 	c     *Conn
@@ -76,6 +83,7 @@ type sender struct {
 	window  chan struct{} // one token per unanswered Dir/Open
 	ready   chan *sfile   // accepted files, to the reader
 	jobs    chan job
+	slots   chan struct{} // one token per chunk buffer between read and sent
 	bufs    *chunk.Pool
 	bye     chan struct{}
 	failed  chan struct{} // closed on a session failure
@@ -107,7 +115,8 @@ func Send(ctx context.Context, c *Conn, items <-chan Item, opt SendOptions) (Sta
 		dirs:   make(map[uint32]Item),
 		window: make(chan struct{}, protocol.MaxOpenWindow),
 		ready:  make(chan *sfile, protocol.MaxOpenWindow),
-		jobs:   make(chan job, opt.Workers),
+		jobs:   make(chan job, inFlight),
+		slots:  make(chan struct{}, inFlight),
 		bufs:   chunk.NewPool(protocol.HashSize + int(opt.ChunkSize) + protocol.TagSize),
 		bye:    make(chan struct{}),
 		failed: make(chan struct{}),

@@ -43,10 +43,13 @@ func (s *sender) readFile(f *sfile) {
 			break
 		}
 		n := int(chunk.Len(f.open.Size, f.open.ChunkSize, i))
-		buf := s.bufs.Get()
+		buf := s.getBuf()
+		if buf == nil {
+			break // the session failed
+		}
 		m, err := f.f.ReadAt(buf[protocol.HashSize:protocol.HashSize+n], int64(i*cs))
 		if m < n {
-			s.bufs.Put(buf)
+			s.putBuf(buf)
 			if err == nil || err == io.EOF {
 				err = fmt.Errorf("file shrank")
 			}
@@ -57,7 +60,7 @@ func (s *sender) readFile(f *sfile) {
 		select {
 		case s.jobs <- job{f: f, index: i, buf: buf, n: n}:
 		case <-s.failed:
-			s.bufs.Put(buf)
+			s.putBuf(buf)
 			f.pend.Add(-1)
 		}
 	}
@@ -66,24 +69,70 @@ func (s *sender) readFile(f *sfile) {
 	}
 }
 
-// worker hashes, compresses, seals and sends chunks.
+// getBuf waits for one of the inFlight chunk slots and returns a chunk
+// buffer, or nil once the session has failed.
+func (s *sender) getBuf() []byte {
+	select {
+	case s.slots <- struct{}{}:
+		return s.bufs.Get()
+	case <-s.failed:
+		return nil
+	}
+}
+
+// putBuf returns a buffer from getBuf and frees its slot.
+func (s *sender) putBuf(b []byte) {
+	s.bufs.Put(b)
+	<-s.slots
+}
+
+// worker hashes, compresses, seals and sends chunks. It takes the chunks
+// that are waiting, up to crypto.HashLanes, and hashes them together
+// (side by side in vector lanes, see crypto.ChunkHashes); on a link
+// slower than the CPU a batch is usually one chunk.
 func (s *sender) worker() {
 	enc := chunk.NewEncoder(int(s.opt.ChunkSize))
 	hdr := make([]byte, 0, protocol.ChunkHeaderSize)
 	aad := make([]byte, 0, protocol.ChunkHeaderSize+32)
+	var (
+		batch  [crypto.HashLanes]job
+		raws   [crypto.HashLanes][]byte
+		hashes [crypto.HashLanes]crypto.Hash
+	)
 	for j := range s.jobs {
-		s.sendChunk(enc, &hdr, &aad, j)
-		s.bufs.Put(j.buf)
-		if j.f.pend.Add(-1) == 0 {
-			s.finishFile(j.f)
+		n := 1
+		batch[0] = j
+	drain:
+		for n < len(batch) {
+			select {
+			case j, ok := <-s.jobs:
+				if !ok {
+					break drain
+				}
+				batch[n] = j
+				n++
+			default:
+				break drain
+			}
+		}
+		for i, j := range batch[:n] {
+			raws[i] = j.buf[protocol.HashSize : protocol.HashSize+j.n]
+		}
+		crypto.ChunkHashes(hashes[:n], raws[:n])
+		for i, j := range batch[:n] {
+			s.sendChunk(enc, &hdr, &aad, j, hashes[i])
+			s.putBuf(j.buf)
+			if j.f.pend.Add(-1) == 0 {
+				s.finishFile(j.f)
+			}
+			batch[i], raws[i] = job{}, nil
 		}
 	}
 }
 
-func (s *sender) sendChunk(enc *chunk.Encoder, hdrp, aadp *[]byte, j job) {
+func (s *sender) sendChunk(enc *chunk.Encoder, hdrp, aadp *[]byte, j job, h crypto.Hash) {
 	f := j.f
 	raw := j.buf[protocol.HashSize : protocol.HashSize+j.n]
-	h := crypto.ChunkHash(raw)
 	f.hashes[j.index] = h
 	s.mon.raw.Add(int64(j.n))
 	if held, ok := f.held[j.index]; ok && held == h {
