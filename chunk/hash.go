@@ -18,7 +18,8 @@ var ErrShortFile = errors.New("chunk: file shorter than its size")
 
 // HashChunks returns the chunk hashes of the given chunk indexes of r
 // (size bytes), computed in parallel on workers goroutines (GOMAXPROCS if
-// workers <= 0). Memory is bounded by workers × chunkSize.
+// workers <= 0, and at most GOMAXPROCS and 4). Memory is bounded by
+// workers × crypto.HashLanes × chunkSize.
 //
 // Chunks are read with ReadAt into pooled buffers of chunkSize bytes. An
 // index outside the file is an error, as is a read that ends early
@@ -73,44 +74,74 @@ func checkGeometry(size uint64, chunkSize uint32) error {
 	return nil
 }
 
-// hashResult is one chunk hash or the error of reading it.
-type hashResult struct {
-	h   crypto.Hash
+// hashGroup is the hashes of up to crypto.HashLanes consecutive
+// positions, hashed together (crypto.ChunkHashes); err is the error of
+// reading position k, the first one not hashed.
+type hashGroup struct {
+	h   [crypto.HashLanes]crypto.Hash
+	k   int
 	err error
 }
 
-// hashAhead is how many results each worker may have finished before the
+// maxHashWorkers bounds the goroutines (and groups of buffers) of one
+// HashChunks or HashFile call.
+const maxHashWorkers = 4
+
+// hashAhead is how many groups each worker may have finished before the
 // consumer takes them.
-const hashAhead = 2
+const hashAhead = 1
 
 // hashOrdered hashes the chunks index(0) … index(n−1) on up to workers
 // goroutines and calls emit(pos, hash) in order of pos from the calling
-// goroutine. Worker w handles the positions w, w+W, w+2W …, so the
-// consumer reads position pos from worker pos mod W, and each worker runs
-// at most hashAhead results ahead. It stops at the first error in
-// position order.
+// goroutine. Positions go in groups of crypto.HashLanes, which a worker
+// reads and then hashes side by side; worker w handles the groups w,
+// w+W, w+2W …, so the consumer reads group g from worker g mod W, and
+// each worker runs at most hashAhead groups ahead. It stops at the first
+// error in position order.
 func hashOrdered(r io.ReaderAt, size uint64, chunkSize uint32, n uint64, index func(uint64) uint64, workers int, emit func(uint64, crypto.Hash)) error {
 	if n == 0 {
 		return nil
 	}
-	if workers <= 0 {
+	const lanes = crypto.HashLanes
+	groups := (n + lanes - 1) / lanes
+	if workers <= 0 || workers > runtime.GOMAXPROCS(0) {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	if uint64(workers) > n {
-		workers = int(n)
+	// Each worker holds a group of chunk buffers and hashes about
+	// 3.5 GB/s with AVX-512; a few outrun any disk.
+	workers = min(workers, maxHashWorkers)
+	if uint64(workers) > groups {
+		workers = int(groups)
 	}
 	pool := poolFor(chunkSize)
 	quit := make(chan struct{})
-	results := make([]chan hashResult, workers)
+	results := make([]chan *hashGroup, workers)
 	var wg sync.WaitGroup
 	for w := range results {
-		results[w] = make(chan hashResult, hashAhead)
+		results[w] = make(chan *hashGroup, hashAhead)
 		wg.Go(func() {
-			buf := pool.Get()
-			defer pool.Put(buf)
-			for pos := uint64(w); pos < n; pos += uint64(workers) {
-				var res hashResult
-				res.h, res.err = hashChunk(r, size, chunkSize, index(pos), buf)
+			var bufs [lanes][]byte
+			defer func() {
+				for _, b := range bufs {
+					if b != nil {
+						pool.Put(b)
+					}
+				}
+			}()
+			var chunks [lanes][]byte
+			for g := uint64(w); g < groups; g += uint64(workers) {
+				res := new(hashGroup)
+				first := g * lanes
+				for ; res.k < lanes && first+uint64(res.k) < n; res.k++ {
+					if bufs[res.k] == nil {
+						bufs[res.k] = pool.Get()
+					}
+					chunks[res.k], res.err = readChunk(r, size, chunkSize, index(first+uint64(res.k)), bufs[res.k])
+					if res.err != nil {
+						break
+					}
+				}
+				crypto.ChunkHashes(res.h[:res.k], chunks[:res.k])
 				select {
 				case results[w] <- res:
 				case <-quit:
@@ -123,32 +154,31 @@ func hashOrdered(r io.ReaderAt, size uint64, chunkSize uint32, n uint64, index f
 		})
 	}
 	var err error
-	for pos := uint64(0); pos < n; pos++ {
-		res := <-results[pos%uint64(workers)]
-		if res.err != nil {
-			err = res.err
-			break
+	for g := uint64(0); g < groups && err == nil; g++ {
+		res := <-results[g%uint64(workers)]
+		for i := range res.k {
+			emit(g*lanes+uint64(i), res.h[i])
 		}
-		emit(pos, res.h)
+		err = res.err
 	}
 	close(quit)
 	wg.Wait()
 	return err
 }
 
-// hashChunk reads chunk i into buf and hashes it.
-func hashChunk(r io.ReaderAt, size uint64, chunkSize uint32, i uint64, buf []byte) (crypto.Hash, error) {
+// readChunk reads chunk i into buf and returns it.
+func readChunk(r io.ReaderAt, size uint64, chunkSize uint32, i uint64, buf []byte) ([]byte, error) {
 	p := buf[:Len(size, chunkSize, i)]
 	off := Offset(chunkSize, i)
 	n, err := r.ReadAt(p, int64(off))
 	if n < len(p) {
 		if err == nil || err == io.EOF {
-			return crypto.Hash{}, fmt.Errorf("%w: chunk %d at offset %d: read %d of %d bytes", ErrShortFile, i, off, n, len(p))
+			return nil, fmt.Errorf("%w: chunk %d at offset %d: read %d of %d bytes", ErrShortFile, i, off, n, len(p))
 		}
-		return crypto.Hash{}, fmt.Errorf("chunk: reading chunk %d at offset %d: %w", i, off, err)
+		return nil, fmt.Errorf("chunk: reading chunk %d at offset %d: %w", i, off, err)
 	}
 	// n == len(p): an io.EOF alongside a full read is fine.
-	return crypto.ChunkHash(p), nil
+	return p, nil
 }
 
 // Hashing buffers are shared by size class, so that hashing many files
