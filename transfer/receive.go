@@ -7,10 +7,10 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,7 +36,7 @@ type ReceiveOptions struct {
 	NoResume      bool // discard partials instead of resuming them
 	// MaxFileSize refuses larger files (0: no limit).
 	MaxFileSize uint64
-	Workers     int // open/verify/write workers; 2×GOMAXPROCS if 0
+	Workers     int // open/verify/write workers; GOMAXPROCS (at most 8) if 0
 	Locks       *LockSet
 	// Holder identifies this receiver's session to Locks (nil: never
 	// replaced, never replaces).
@@ -152,13 +152,16 @@ type receiver struct {
 	batch   *installBatch
 	scratch *chunk.Pool   // decompression buffers of ChunkSize bytes
 	slots   chan struct{} // one token per frame between read and written (inFlight)
+
+	batches   *gatherer[frameJob] // batches of r.frames for the workers
+	streaming atomic.Int32        // registered files whose End has not come
 }
 
 // Receive receives files on c into opt.Root until the sender's Finish (it
 // then answers Bye) or a session failure. The caller closes c.
 func Receive(ctx context.Context, c *Conn, opt ReceiveOptions) (Stats, error) {
 	if opt.Workers <= 0 {
-		opt.Workers = 2 * runtime.GOMAXPROCS(0)
+		opt.Workers = defaultWorkers()
 	}
 	if opt.Locks == nil {
 		opt.Locks = &LockSet{}
@@ -183,14 +186,15 @@ func Receive(ctx context.Context, c *Conn, opt ReceiveOptions) (Stats, error) {
 		byTID:   make(map[[16]byte]*rfile),
 		byID:    make(map[uint32]*rfile),
 		failed:  make(map[uint32]bool),
-		frames:  make(chan frameJob, inFlight),
-		slots:   make(chan struct{}, inFlight),
+		frames:  make(chan frameJob, inFlightFor(opt.Workers)),
+		slots:   make(chan struct{}, inFlightFor(opt.Workers)),
 		fatal:   make(chan struct{}),
 		touched: make(map[string]bool),
 		dcache:  newDirCache(opt.Root),
 	}
 	r.batch = &installBatch{r: r}
 	r.scratch = chunk.NewPool(int(opt.ChunkSize))
+	r.batches = newGatherer(r.frames, func() bool { return r.streaming.Load() > 0 })
 	stop := context.AfterFunc(ctx, func() { r.fail(ctx.Err()) })
 	defer stop()
 

@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,6 +25,8 @@ import (
 
 // rfile is a file being received, from Open until Done or Error.
 type rfile struct {
+	streamDone atomic.Bool // counted out of receiver.streaming (endStream)
+
 	id       uint32
 	open     protocol.Open
 	wirePath string
@@ -208,10 +211,19 @@ func (r *receiver) prepare(m *protocol.Open) (*rfile, error) {
 }
 
 func (r *receiver) register(rf *rfile) {
+	r.streaming.Add(1)
 	r.mu.Lock()
 	r.byID[rf.id] = rf
 	r.byTID[rf.open.TransferID] = rf
 	r.mu.Unlock()
+}
+
+// endStream notes that no more frames are due for rf: its End arrived,
+// or it was released. It only steers how long gather waits.
+func (r *receiver) endStream(rf *rfile) {
+	if rf.streamDone.CompareAndSwap(false, true) && r.streaming.Add(-1) == 0 {
+		r.batches.poke()
+	}
 }
 
 // acceptExisting hashes an existing destination of the same size and
@@ -375,6 +387,7 @@ func (r *receiver) handleEnd(m *protocol.End) error {
 		}
 		return unexpected(m, "for an unknown file")
 	}
+	r.endStream(rf)
 	rf.mu.Lock()
 	if rf.end != nil || rf.aead == nil {
 		rf.mu.Unlock()
@@ -509,6 +522,7 @@ func (r *receiver) failClaimed(rf *rfile, perr *protocol.Error, discard bool) {
 // release unregisters rf, closes its files and unlocks its destination;
 // discard removes the partial and journal.
 func (r *receiver) release(rf *rfile, discard bool) {
+	r.endStream(rf)
 	r.mu.Lock()
 	delete(r.byID, rf.id)
 	if r.byTID[rf.open.TransferID] == rf {
@@ -597,39 +611,30 @@ func (r *receiver) readFrames() {
 }
 
 // worker opens, decodes, verifies and writes chunks. Like the sender's
-// workers it takes the frames that are waiting, up to crypto.HashLanes,
-// and hashes their chunks together (crypto.ChunkHashes).
+// workers it hashes up to crypto.HashLanes chunks together
+// (crypto.ChunkHashes); the gatherer waits for a batch to fill while some
+// file has frames due (no End yet).
 func (r *receiver) worker() {
 	aad := make([]byte, 0, protocol.ChunkHeaderSize+32)
 	var (
-		frames  [crypto.HashLanes]*transport.Frame
+		jobs    [crypto.HashLanes]frameJob
 		opened  [crypto.HashLanes]openChunk
 		raws    [crypto.HashLanes][]byte
 		hashes  [crypto.HashLanes]crypto.Hash
 		scratch [crypto.HashLanes][]byte
 	)
-	for fj := range r.frames {
-		n := 1
-		frames[0] = fj.f
-	drain:
-		for n < len(frames) {
-			select {
-			case fj, ok := <-r.frames:
-				if !ok {
-					break drain
-				}
-				frames[n] = fj.f
-				n++
-			default:
-				break drain
-			}
+	wait := newStoppedTimer()
+	for {
+		n := r.batches.gather(jobs[:], wait)
+		if n == 0 {
+			return
 		}
 		k := 0
 		for i := range n {
-			if frames[i].Header.Codec != protocol.CodecRaw && scratch[k] == nil {
+			if jobs[i].f.Header.Codec != protocol.CodecRaw && scratch[k] == nil {
 				scratch[k] = r.scratch.Get()
 			}
-			if o, ok := r.openChunk(frames[i], scratch[k], &aad); ok {
+			if o, ok := r.openChunk(jobs[i].f, scratch[k], &aad); ok {
 				opened[k], raws[k] = o, o.raw
 				k++
 			}
@@ -640,8 +645,8 @@ func (r *receiver) worker() {
 			opened[i], raws[i] = openChunk{}, nil
 		}
 		for i := range n {
-			frames[i].Release()
-			frames[i] = nil
+			jobs[i].f.Release()
+			jobs[i] = frameJob{}
 			<-r.slots
 		}
 		for i, b := range scratch {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +26,7 @@ type SendOptions struct {
 	RunID    [16]byte
 	Attempt  uint32
 	Compress chunk.Mode // compression policy
-	Workers  int        // hash/compress/seal workers; 2×GOMAXPROCS if 0 (extra workers cover for stalls on the socket and the disk)
+	Workers  int        // hash/compress/seal workers, each on batches of crypto.HashLanes chunks; GOMAXPROCS (at most 8) if 0
 	Hooks    *Hooks
 }
 
@@ -63,13 +62,6 @@ type job struct {
 	n     int
 }
 
-// inFlight bounds the chunks each side holds in its pipeline (read and not
-// yet sent; received and not yet written): two batches of
-// crypto.HashLanes, so that a worker finds a full batch waiting while
-// another one is being sealed, and memory stays near inFlight chunk
-// buffers whatever the file size.
-const inFlight = 2 * crypto.HashLanes
-
 // sender is the state of one Send call.
 type sender struct {
 	c     *Conn
@@ -84,6 +76,8 @@ type sender struct {
 	ready   chan *sfile   // accepted files, to the reader
 	jobs    chan job
 	slots   chan struct{} // one token per chunk buffer between read and sent
+	batches *gatherer[job]
+	reading atomic.Bool // the reader is reading a file's chunks
 	bufs    *chunk.Pool
 	bye     chan struct{}
 	failed  chan struct{} // closed on a session failure
@@ -102,7 +96,7 @@ type sender struct {
 // The caller closes c.
 func Send(ctx context.Context, c *Conn, items <-chan Item, opt SendOptions) (Stats, error) {
 	if opt.Workers <= 0 {
-		opt.Workers = 2 * runtime.GOMAXPROCS(0)
+		opt.Workers = defaultWorkers()
 	}
 	if opt.ChunkSize < protocol.MinChunkSize || opt.ChunkSize > protocol.MaxChunkSize {
 		return Stats{}, fmt.Errorf("transfer: chunk size %d out of range", opt.ChunkSize)
@@ -115,14 +109,15 @@ func Send(ctx context.Context, c *Conn, items <-chan Item, opt SendOptions) (Sta
 		dirs:   make(map[uint32]Item),
 		window: make(chan struct{}, protocol.MaxOpenWindow),
 		ready:  make(chan *sfile, protocol.MaxOpenWindow),
-		jobs:   make(chan job, inFlight),
-		slots:  make(chan struct{}, inFlight),
+		jobs:   make(chan job, inFlightFor(opt.Workers)),
+		slots:  make(chan struct{}, inFlightFor(opt.Workers)),
 		bufs:   chunk.NewPool(protocol.HashSize + int(opt.ChunkSize) + protocol.TagSize),
 		bye:    make(chan struct{}),
 		failed: make(chan struct{}),
 	}
 	stop := context.AfterFunc(ctx, func() { s.fail(ctx.Err()) })
 	defer stop()
+	s.batches = newGatherer(s.jobs, s.moreChunks)
 	s.mon = newLinkMonitor()
 	defer s.mon.close()
 

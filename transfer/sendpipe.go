@@ -19,9 +19,16 @@ func (s *sender) reader() {
 			f.f.Close()
 			continue
 		}
+		s.reading.Store(true)
 		s.readFile(f)
+		s.reading.Store(false)
+		s.batches.poke()
 	}
 }
+
+// moreChunks reports whether the reader is about to produce chunks (see
+// gatherer).
+func (s *sender) moreChunks() bool { return s.reading.Load() || len(s.ready) > 0 }
 
 func (s *sender) readFile(f *sfile) {
 	f.pend.Store(1)
@@ -86,10 +93,10 @@ func (s *sender) putBuf(b []byte) {
 	<-s.slots
 }
 
-// worker hashes, compresses, seals and sends chunks. It takes the chunks
-// that are waiting, up to crypto.HashLanes, and hashes them together
-// (side by side in vector lanes, see crypto.ChunkHashes); on a link
-// slower than the CPU a batch is usually one chunk.
+// worker hashes, compresses, seals and sends chunks. It takes them in
+// batches of up to crypto.HashLanes from the gatherer and hashes each
+// batch together (crypto.ChunkHashes); on a link slower than the CPU a
+// batch is usually one chunk.
 func (s *sender) worker() {
 	enc := chunk.NewEncoder(int(s.opt.ChunkSize))
 	hdr := make([]byte, 0, protocol.ChunkHeaderSize)
@@ -99,21 +106,11 @@ func (s *sender) worker() {
 		raws   [crypto.HashLanes][]byte
 		hashes [crypto.HashLanes]crypto.Hash
 	)
-	for j := range s.jobs {
-		n := 1
-		batch[0] = j
-	drain:
-		for n < len(batch) {
-			select {
-			case j, ok := <-s.jobs:
-				if !ok {
-					break drain
-				}
-				batch[n] = j
-				n++
-			default:
-				break drain
-			}
+	wait := newStoppedTimer()
+	for {
+		n := s.batches.gather(batch[:], wait)
+		if n == 0 {
+			return
 		}
 		for i, j := range batch[:n] {
 			raws[i] = j.buf[protocol.HashSize : protocol.HashSize+j.n]
