@@ -14,7 +14,8 @@ import (
 // CPU is idle may mean a slow link (compress) or a receiver that is slow on
 // the same cores (do not), and on a shared machine idle CPU says little.
 // The delivered rate answers the question that matters directly. Probes
-// cost little: at most probeTicks of the less good setting every cycle.
+// cost little: at most probeTicks of the less good setting every cycle of
+// about nine seconds, after a 0.3 s ramp with compression off.
 type linkMonitor struct {
 	raw   atomic.Int64 // plaintext bytes of chunks sent (or found held)
 	state atomic.Int32 // linkStateUnknown, linkStateLink (compress), linkStateCPUBound (don't)
@@ -22,9 +23,10 @@ type linkMonitor struct {
 }
 
 const (
-	monitorTick = 250 * time.Millisecond
-	probeTicks  = 4  // one second with compression on, one with it off
-	holdTicks   = 32 // then eight seconds with the better setting
+	monitorTick = 100 * time.Millisecond
+	rampTicks   = 3  // compression off while the connection ramps up
+	probeTicks  = 3  // 0.3 s with compression off, 0.3 s with it on (the first tick of each lets the pipeline settle)
+	holdTicks   = 80 // then eight seconds with the better setting
 	// compressGain is how much faster "on" must be: compression costs CPU
 	// that other transfers on the machine may want.
 	compressGain = 1.10
@@ -75,7 +77,7 @@ func (m *linkMonitor) measure(state int32, n int) (float64, bool) {
 func (m *linkMonitor) run() {
 	// Let the connection and the pipeline ramp up first: a probe taken
 	// during the ramp would look slow whatever it measured.
-	if _, ok := m.measure(linkStateCPUBound, probeTicks); !ok {
+	if _, ok := m.measure(linkStateCPUBound, rampTicks); !ok {
 		return
 	}
 	for {
