@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/crypto/blake2b"
 	"golang.org/x/crypto/curve25519"
 
 	"xfer/crypto"
@@ -267,5 +268,29 @@ func TestLoadOrCreateIdentity(t *testing.T) {
 	os.WriteFile(orphan+".pub", []byte("x\n"), 0o644)
 	if _, _, err := crypto.LoadOrCreateIdentity(orphan, ""); !errors.Is(err, crypto.ErrIdentityExists) {
 		t.Errorf("LoadOrCreateIdentity with orphaned .pub: %v, want ErrIdentityExists", err)
+	}
+}
+
+// TestStatelessResetKey: the documented construction, stable for one
+// identity, different for another, and not the private key itself.
+func TestStatelessResetKey(t *testing.T) {
+	a, b := mustGenerate(t, "a"), mustGenerate(t, "b")
+	h, err := blake2b.New256(a.Private[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Write([]byte("xfer/1 quic stateless reset key"))
+	want := [32]byte(h.Sum(nil))
+	if got := a.StatelessResetKey(); got != want {
+		t.Fatalf("StatelessResetKey = %x, want BLAKE2b-256(key=private, label) = %x", got, want)
+	}
+	if a.StatelessResetKey() != a.StatelessResetKey() {
+		t.Fatal("not stable")
+	}
+	if a.StatelessResetKey() == b.StatelessResetKey() {
+		t.Fatal("two identities share a reset key")
+	}
+	if a.StatelessResetKey() == a.Private {
+		t.Fatal("the reset key is the private key")
 	}
 }

@@ -176,6 +176,13 @@ type QUICOptions struct {
 	// packet from the peer (default 60s); keep-alives are sent every
 	// 15s, or half of IdleTimeout when that is shorter.
 	IdleTimeout time.Duration
+	// StatelessResetKey, on a listener, lets quic-go answer packets of
+	// connections it does not know (those of a previous run of the
+	// daemon) with a stateless reset, so their clients fail at once
+	// instead of after IdleTimeout. It must be the same across restarts
+	// and secret: xferd derives it from its host key
+	// (crypto.Identity.StatelessResetKey). Nil: no resets.
+	StatelessResetKey *[32]byte
 	// Logger receives the UDP buffer warning and debug events such as
 	// refused connections (default slog.Default()).
 	Logger *slog.Logger
@@ -264,6 +271,7 @@ func ListenQUIC(addr string, opts *QUICOptions) (Listener, error) {
 		Conn:                udp,
 		ConnContext:         l.admit,
 		VerifySourceAddress: l.mustRetry,
+		StatelessResetKey:   (*quic.StatelessResetKey)(o.StatelessResetKey),
 	}
 	ln, err := l.tr.Listen(tlsConf, o.quicConfig(true))
 	if err != nil {

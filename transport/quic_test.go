@@ -608,3 +608,56 @@ func BenchmarkBareQUICStream(b *testing.B) {
 		}
 	}
 }
+
+// TestQUICStatelessResetAfterRestart: a daemon killed without a word and
+// restarted on the same port with the same reset key resets its previous
+// run's connections, so the client fails at once instead of after the
+// idle timeout (15 s).
+func TestQUICStatelessResetAfterRestart(t *testing.T) {
+	key := [32]byte{1, 2, 3}
+	l, err := ListenQUIC("127.0.0.1:0", &QUICOptions{StatelessResetKey: &key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	addr := l.Addr().String()
+	client, err := dialQUIC(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if err := client.WriteMessage([]byte("hello")); err != nil { // the client speaks first
+		t.Fatal(err)
+	}
+	srv, err := acceptTimeout(l, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if _, err := srv.ReadMessage(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The daemon dies: its socket goes away under quic-go, nothing is sent.
+	l.(*quicListener).udp.Close()
+	l2, err := ListenQUIC(addr, &QUICOptions{StatelessResetKey: &key})
+	if err != nil {
+		t.Fatalf("restarting on %s: %v", addr, err)
+	}
+	defer l2.Close()
+
+	// Bounded: 500 writes 20 ms apart, well below the 15 s idle timeout.
+	for range 500 {
+		err := client.WriteMessage([]byte("anyone?"))
+		if err == nil {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		var reset *quic.StatelessResetError
+		if !errors.As(err, &reset) {
+			t.Fatalf("client error %v, want a stateless reset", err)
+		}
+		return
+	}
+	t.Fatal("the client's session survived 10 s of writes to a restarted daemon")
+}

@@ -137,7 +137,8 @@ func run(args []string, stderr io.Writer) int {
 		listeners = append(listeners, l)
 	}
 	if !*noQUIC {
-		l, err := listenQUIC(*listen, *maxSessions, log)
+		resetKey := id.StatelessResetKey()
+		l, err := listenQUIC(*listen, *maxSessions, &resetKey, log)
 		if err != nil {
 			return fail(err, "pass --no-quic to serve TCP only")
 		}

@@ -6,6 +6,6 @@ import (
 	"xfer/transport"
 )
 
-func listenQUIC(addr string, maxConns int, log *slog.Logger) (transport.Listener, error) {
-	return transport.ListenQUIC(addr, &transport.QUICOptions{MaxConns: maxConns, Logger: log})
+func listenQUIC(addr string, maxConns int, resetKey *[32]byte, log *slog.Logger) (transport.Listener, error) {
+	return transport.ListenQUIC(addr, &transport.QUICOptions{MaxConns: maxConns, StatelessResetKey: resetKey, Logger: log})
 }
