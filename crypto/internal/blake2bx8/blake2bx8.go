@@ -13,7 +13,6 @@ package blake2bx8
 //go:generate go run gen.go
 
 import (
-	"runtime"
 	"unsafe"
 
 	"golang.org/x/crypto/blake2b"
@@ -74,14 +73,14 @@ func sum8(out [][32]byte, msgs [][]byte, n int) {
 		h[0][l] ^= 0x01010000 | 32 // digest length 32, no key, fanout and depth 1
 	}
 	// Unused lanes hash the first message again; their digests are dropped.
-	var ptrs [Lanes]uintptr
+	var ptrs [Lanes]unsafe.Pointer
 	for l := range Lanes {
 		m := msgs[0]
 		if l < len(msgs) {
 			m = msgs[l]
 		}
 		if n > 0 {
-			ptrs[l] = uintptr(unsafe.Pointer(unsafe.SliceData(m)))
+			ptrs[l] = unsafe.Pointer(unsafe.SliceData(m))
 		}
 	}
 	// Full blocks, except that the last block is always compressed with
@@ -98,7 +97,7 @@ func sum8(out [][32]byte, msgs [][]byte, n int) {
 	}
 	// The last block, zero-padded, with counter n and the final flag.
 	var tail [Lanes][blake2b.BlockSize]byte
-	var tptrs [Lanes]uintptr
+	var tptrs [Lanes]unsafe.Pointer
 	start := full * blake2b.BlockSize
 	for l := range Lanes {
 		m := msgs[0]
@@ -106,11 +105,9 @@ func sum8(out [][32]byte, msgs [][]byte, n int) {
 			m = msgs[l]
 		}
 		copy(tail[l][:], m[start:])
-		tptrs[l] = uintptr(unsafe.Pointer(&tail[l]))
+		tptrs[l] = unsafe.Pointer(&tail[l])
 	}
 	blocks8(&h, &tptrs, 0, 1, uint64(n), ^uint64(0))
-	runtime.KeepAlive(msgs)
-	runtime.KeepAlive(&tail)
 	for l := range len(msgs) {
 		for i := range 4 {
 			w := h[i][l]

@@ -1,8 +1,12 @@
 package blake2bx8
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"golang.org/x/crypto/blake2b"
@@ -109,4 +113,31 @@ func FuzzSum256(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestGeneratedAssemblyUpToDate regenerates the assembly and compares it
+// with the checked-in file.
+func TestGeneratedAssemblyUpToDate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go tool; skipped in -short")
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go tool in PATH to run gen.go: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "gen.s")
+	if b, err := exec.Command(goTool, "run", "gen.go", out).CombinedOutput(); err != nil {
+		t.Fatalf("go run gen.go: %v\n%s", err, b)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("blake2bx8_amd64.s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("blake2bx8_amd64.s differs from what gen.go generates: run go generate")
+	}
 }

@@ -2,7 +2,8 @@
 
 // gen.go writes blake2bx8_amd64.s: BLAKE2b compression of eight
 // independent messages at once, one message per 64-bit lane of the
-// AVX-512 registers. Run with: go run gen.go
+// AVX-512 registers (AVX512F instructions only). Run with: go run gen.go
+// [OUTPUT] (default blake2bx8_amd64.s).
 package main
 
 import (
@@ -90,7 +91,7 @@ func main() {
 	}
 	p("GLOBL iv8<>(SB), RODATA|NOPTR, $512")
 	p("")
-	p("// func blocks8(h *[8][8]uint64, ptrs *[8]uintptr, off uintptr, n int, t uint64, f uint64)")
+	p("// func blocks8(h *[8][8]uint64, ptrs *[8]unsafe.Pointer, off uintptr, n int, t uint64, f uint64)")
 	p("//")
 	p("// Compresses n 128-byte blocks of each of eight messages into the")
 	p("// transposed state h (h[i][lane]); lane l's first block is at")
@@ -111,7 +112,7 @@ func main() {
 	p("loop:")
 	p("\tVMOVDQU64 (SI), Z8")
 	for w := range 16 {
-		p("\tKXNORB K1, K1, K1")
+		p("\tKXNORW K1, K1, K1")
 		p("\tVPGATHERQQ %d(BX)(Z8*1), K1, %s", w*8, m(w))
 	}
 	for i := range 4 {
@@ -140,7 +141,11 @@ func main() {
 	p("done:")
 	p("\tVZEROUPPER")
 	p("\tRET")
-	if err := os.WriteFile("blake2bx8_amd64.s", out.Bytes(), 0o644); err != nil {
+	name := "blake2bx8_amd64.s"
+	if len(os.Args) > 1 {
+		name = os.Args[1]
+	}
+	if err := os.WriteFile(name, out.Bytes(), 0o644); err != nil {
 		panic(err)
 	}
 }
