@@ -17,9 +17,10 @@ const gatherWait = 20 * time.Millisecond
 const maxWorkers = 8
 
 // defaultWorkers is the worker count of each side unless set: one per
-// core (each works on batches of crypto.HashLanes chunks), at most
-// maxWorkers.
-func defaultWorkers() int { return min(runtime.GOMAXPROCS(0), maxWorkers) }
+// core (each works on batches of crypto.HashLanes chunks), at least two
+// (so that a worker blocked on the socket or the disk does not stop the
+// pipeline on a single core), at most maxWorkers.
+func defaultWorkers() int { return min(max(runtime.GOMAXPROCS(0), 2), maxWorkers) }
 
 // inFlightFor is how many chunks one side holds at most in its pipeline
 // (read and not yet sent; received and not yet written): a batch for

@@ -36,7 +36,7 @@ type ReceiveOptions struct {
 	NoResume      bool // discard partials instead of resuming them
 	// MaxFileSize refuses larger files (0: no limit).
 	MaxFileSize uint64
-	Workers     int // open/verify/write workers; GOMAXPROCS (at most 8) if 0
+	Workers     int // open/verify/write workers; GOMAXPROCS (at least 2, at most 8) if 0
 	Locks       *LockSet
 	// Holder identifies this receiver's session to Locks (nil: never
 	// replaced, never replaces).
@@ -154,6 +154,7 @@ type receiver struct {
 	slots   chan struct{} // one token per frame between read and written (inFlight)
 
 	batches   *gatherer[frameJob] // batches of r.frames for the workers
+	hashing   chan struct{}       // one token per existing destination being hashed (acceptExisting)
 	streaming atomic.Int32        // registered files whose End has not come
 }
 
@@ -188,6 +189,7 @@ func Receive(ctx context.Context, c *Conn, opt ReceiveOptions) (Stats, error) {
 		failed:  make(map[uint32]bool),
 		frames:  make(chan frameJob, inFlightFor(opt.Workers)),
 		slots:   make(chan struct{}, inFlightFor(opt.Workers)),
+		hashing: make(chan struct{}, opt.Workers),
 		fatal:   make(chan struct{}),
 		touched: make(map[string]bool),
 		dcache:  newDirCache(opt.Root),

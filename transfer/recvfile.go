@@ -227,9 +227,18 @@ func (r *receiver) endStream(rf *rfile) {
 }
 
 // acceptExisting hashes an existing destination of the same size and
-// offers its root; the sender answers Skip or sends the file.
+// offers its root; the sender answers Skip or sends the file. At most
+// Workers files are hashed at once (r.hashing), each by one goroutine:
+// the sender may have 256 Opens outstanding, and each hash holds a batch
+// of chunk buffers.
 func (r *receiver) acceptExisting(rf *rfile, action uint8) {
+	select {
+	case r.hashing <- struct{}{}:
+	case <-r.fatal:
+		return // abandonAll releases rf
+	}
 	root, err := r.hashExisting(rf)
+	<-r.hashing
 	if err != nil {
 		r.failFile(rf, toProtoError(rf.id, rf.wirePath, err))
 		return
@@ -247,7 +256,7 @@ func (r *receiver) hashExisting(rf *rfile) (crypto.Hash, error) {
 		return crypto.Hash{}, err
 	}
 	defer f.Close()
-	return chunk.HashFile(f, rf.open.Size, rf.open.ChunkSize, r.opt.Workers)
+	return chunk.HashFile(f, rf.open.Size, rf.open.ChunkSize, 1)
 }
 
 // openPartial opens the partial file for rf: it resumes a matching
@@ -617,11 +626,10 @@ func (r *receiver) readFrames() {
 func (r *receiver) worker() {
 	aad := make([]byte, 0, protocol.ChunkHeaderSize+32)
 	var (
-		jobs    [crypto.HashLanes]frameJob
-		opened  [crypto.HashLanes]openChunk
-		raws    [crypto.HashLanes][]byte
-		hashes  [crypto.HashLanes]crypto.Hash
-		scratch [crypto.HashLanes][]byte
+		jobs   [crypto.HashLanes]frameJob
+		opened [crypto.HashLanes]openChunk
+		raws   [crypto.HashLanes][]byte
+		hashes [crypto.HashLanes]crypto.Hash
 	)
 	wait := newStoppedTimer()
 	for {
@@ -631,10 +639,7 @@ func (r *receiver) worker() {
 		}
 		k := 0
 		for i := range n {
-			if jobs[i].f.Header.Codec != protocol.CodecRaw && scratch[k] == nil {
-				scratch[k] = r.scratch.Get()
-			}
-			if o, ok := r.openChunk(jobs[i].f, scratch[k], &aad); ok {
+			if o, ok := r.openChunk(jobs[i].f, &aad); ok {
 				opened[k], raws[k] = o, o.raw
 				k++
 			}
@@ -642,6 +647,9 @@ func (r *receiver) worker() {
 		crypto.ChunkHashes(hashes[:k], raws[:k])
 		for i := range k {
 			r.storeChunk(&opened[i], hashes[i])
+			if b := opened[i].scratch; b != nil {
+				r.scratch.Put(b)
+			}
 			opened[i], raws[i] = openChunk{}, nil
 		}
 		for i := range n {
@@ -649,28 +657,25 @@ func (r *receiver) worker() {
 			jobs[i] = frameJob{}
 			<-r.slots
 		}
-		for i, b := range scratch {
-			if b != nil {
-				r.scratch.Put(b)
-				scratch[i] = nil
-			}
-		}
 	}
 }
 
 // openChunk is a chunk that passed its header checks and opened: its
 // plaintext, the hash the sender sealed with it, and where it goes.
 type openChunk struct {
-	rf  *rfile
-	h   *protocol.ChunkHeader
-	raw []byte
-	sum crypto.Hash
+	rf      *rfile
+	h       *protocol.ChunkHeader
+	raw     []byte
+	sum     crypto.Hash
+	scratch []byte // from r.scratch when the chunk was compressed: raw is in it
 }
 
 // openChunk checks fr's header against its file, opens it and decodes
-// the payload (into scratch when it is compressed; scratch may be nil
-// otherwise). It fails the file and returns false on any mismatch.
-func (r *receiver) openChunk(fr *transport.Frame, scratch []byte, aadp *[]byte) (openChunk, bool) {
+// the payload: a raw one stays in the frame, a compressed one is
+// decompressed into a buffer from r.scratch, taken only once the chunk
+// has authenticated (so forged frames cannot tie up buffers). It fails
+// the file and returns false on any mismatch.
+func (r *receiver) openChunk(fr *transport.Frame, aadp *[]byte) (openChunk, bool) {
 	h := &fr.Header
 	r.mu.Lock()
 	rf := r.byTID[h.TransferID]
@@ -708,8 +713,14 @@ func (r *receiver) openChunk(fr *transport.Frame, scratch []byte, aadp *[]byte) 
 	}
 	o := openChunk{rf: rf, h: h}
 	copy(o.sum[:], pt[:protocol.HashSize])
-	o.raw, err = chunk.Decode(scratch, h.Codec, pt[protocol.HashSize:], int(h.RawLen))
+	if h.Codec != protocol.CodecRaw {
+		o.scratch = r.scratch.Get()
+	}
+	o.raw, err = chunk.Decode(o.scratch, h.Codec, pt[protocol.HashSize:], int(h.RawLen))
 	if err != nil {
+		if o.scratch != nil {
+			r.scratch.Put(o.scratch)
+		}
 		bad("%v", err)
 		return openChunk{}, false
 	}

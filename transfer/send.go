@@ -26,7 +26,7 @@ type SendOptions struct {
 	RunID    [16]byte
 	Attempt  uint32
 	Compress chunk.Mode // compression policy
-	Workers  int        // hash/compress/seal workers, each on batches of crypto.HashLanes chunks; GOMAXPROCS (at most 8) if 0
+	Workers  int        // hash/compress/seal workers, each on batches of crypto.HashLanes chunks; GOMAXPROCS (at least 2, at most 8) if 0
 	Hooks    *Hooks
 }
 
@@ -121,7 +121,8 @@ func Send(ctx context.Context, c *Conn, items <-chan Item, opt SendOptions) (Sta
 	s.mon = newLinkMonitor()
 	defer s.mon.close()
 
-	go s.controlLoop()
+	controlDone := make(chan struct{})
+	go func() { defer close(controlDone); s.controlLoop() }()
 	var wg sync.WaitGroup
 	for range opt.Workers {
 		wg.Add(1)
@@ -154,6 +155,9 @@ func Send(ctx context.Context, c *Conn, items <-chan Item, opt SendOptions) (Sta
 	if err != nil {
 		s.fail(err)
 	}
+	// The control loop queues accepted files on s.ready; it ends after
+	// Bye or once fail has closed the connection under it.
+	<-controlDone
 	close(s.ready)
 	<-readerDone
 	close(s.jobs)
