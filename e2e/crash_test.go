@@ -286,6 +286,9 @@ func TestCrashDaemon(t *testing.T) {
 func TestDaemonSIGTERM(t *testing.T) {
 	t.Parallel()
 	size, _ := crashParams()
+	// At least 128 MiB: loopback moves 64 MiB in about 0.15 s, less than
+	// the client's progress interval, so the stop would come too late.
+	size = max(size, 128*mib)
 	for _, op := range []string{"send", "get"} {
 		for ti, tr := range transports {
 			t.Run(op+"/"+tr, func(t *testing.T) {
@@ -314,10 +317,9 @@ func TestDaemonSIGTERM(t *testing.T) {
 				d.term()
 				t.Logf("SIGTERM after %d MiB sent", sent/mib)
 				notCorrupt(t, src, crashDest(w, root, op, dest))
+				var kept []string
 				if op == "send" {
-					if left := partials(t, root); len(left) == 0 {
-						t.Error("no partial file kept by the daemon after SIGTERM")
-					}
+					kept = partials(t, root)
 				}
 				d.restart()
 				if !p.wait(time.Minute) {
@@ -333,6 +335,13 @@ func TestDaemonSIGTERM(t *testing.T) {
 					// The daemon had sent everything before the signal
 					// (progress events lag behind by up to 100 ms).
 					t.Logf("the transfer was complete before the daemon stopped")
+				case op == "send" && s.Skipped == 1 && s.ResumedBytes == 0:
+					// The daemon had received and installed the whole
+					// file, but stopped before its Done reached the
+					// client: the retry finds it up to date.
+					t.Logf("the daemon had the whole file before it stopped; the retry found it up to date")
+				case op == "send" && len(kept) == 0:
+					t.Errorf("no partial file kept by the daemon after SIGTERM\n%s", r)
 				case s.ResumedBytes == 0:
 					t.Errorf("resumed_bytes = 0: the partial was not kept or not resumed\n%s", r)
 				default:

@@ -647,8 +647,12 @@ func TestQUICStatelessResetAfterRestart(t *testing.T) {
 	defer l2.Close()
 
 	// Bounded: 500 writes 20 ms apart, well below the 15 s idle timeout.
+	// quic-go answers only packets longer than a possible reset (about 40
+	// bytes) with a reset, so each write fills a packet of its own, as
+	// chunk data does.
+	msg := bytes.Repeat([]byte("anyone? "), 128)
 	for range 500 {
-		err := client.WriteMessage([]byte("anyone?"))
+		err := client.WriteMessage(msg)
 		if err == nil {
 			time.Sleep(20 * time.Millisecond)
 			continue
