@@ -61,6 +61,8 @@ func List(ctx context.Context, o Options, addr string, withRoot bool) ([]ListEnt
 				}
 			case *protocol.Error:
 				return m
+			case *protocol.KeepAlive:
+				// The daemon is hashing a large file for --hash.
 			default:
 				return fmt.Errorf("client: unexpected %T in a listing", m)
 			}

@@ -72,6 +72,10 @@ func EncodedLen(m Message) int {
 		if m != nil {
 			return 1
 		}
+	case *KeepAlive:
+		if m != nil {
+			return 1
+		}
 	case *ListEntries:
 		if m != nil {
 			n := listFixed
@@ -113,6 +117,8 @@ func typeName(t MsgType) string {
 		return "Bye"
 	case TypeListEntries:
 		return "ListEntries"
+	case TypeKeepAlive:
+		return "KeepAlive"
 	}
 	return fmt.Sprintf("type %d", uint8(t))
 }
@@ -249,7 +255,7 @@ func marshal(m Message) ([]byte, error) {
 		e.bool(m.Skipped)
 		e.u64(m.ResumedBytes)
 		e.raw(m.Root[:])
-	case *Finish, *Bye:
+	case *Finish, *Bye, *KeepAlive:
 	case *ListEntries:
 		if e.count("Entries", len(m.Entries), MaxPayload/entryFixed) {
 			e.list = "Entries"
@@ -494,6 +500,8 @@ func unmarshal(b []byte) (Message, error) {
 		m = &Finish{}
 	case TypeBye:
 		m = &Bye{}
+	case TypeKeepAlive:
+		m = &KeepAlive{}
 	case TypeListEntries:
 		l := &ListEntries{}
 		// The smallest entry has a one-byte name.

@@ -19,6 +19,7 @@ const (
 	TypeFinish      MsgType = 11 // sender → receiver: no more files
 	TypeBye         MsgType = 12 // receiver → sender: every file answered; close
 	TypeListEntries MsgType = 13 // daemon → client: directory entries for ls
+	TypeKeepAlive   MsgType = 14 // either direction during a transfer: still working (hashing)
 )
 
 // Message is implemented by every control message type.
@@ -198,6 +199,12 @@ type Finish struct{}
 // Bye answers Finish once every file has its Done or Error.
 type Bye struct{}
 
+// KeepAlive tells the peer of a transfer that this side is still working
+// though it has nothing else to say: it is hashing a large existing file.
+// It carries nothing and needs no answer; it keeps idle timeouts from
+// firing.
+type KeepAlive struct{}
+
 // Entry is one directory entry in a listing.
 type Entry struct {
 	Name    string // one path element (CheckName)
@@ -236,6 +243,7 @@ func (*Done) Type() MsgType        { return TypeDone }
 func (*Finish) Type() MsgType      { return TypeFinish }
 func (*Bye) Type() MsgType         { return TypeBye }
 func (*ListEntries) Type() MsgType { return TypeListEntries }
+func (*KeepAlive) Type() MsgType   { return TypeKeepAlive }
 
 // Marshal encodes m: the type byte, then the fields in declaration order
 // (see PROTOCOL.md). It returns an error, naming the field, when a field

@@ -58,7 +58,12 @@ func (s *Server) serveList(log *slog.Logger, conn *transfer.Conn, root *os.Root,
 	add := func(dir, name string, fi fs.FileInfo) bool {
 		e := entryOf(name, fi)
 		if withRoot && e.Kind == protocol.EntryFile {
-			if r, err := s.rootOf(root, path.Join(dir, name), fi); err == nil {
+			var r crypto.Hash
+			var err error
+			// Hashing a large file says nothing for a while: keep the
+			// client's idle timeout from firing.
+			conn.Busy(func() { r, err = s.rootOf(root, path.Join(dir, name), fi) })
+			if err == nil {
 				e.HasRoot, e.Root = true, [32]byte(r)
 			}
 		}

@@ -74,6 +74,47 @@ func (c *Conn) Recv() (protocol.Message, error) {
 	return protocol.Unmarshal(b)
 }
 
+// KeepAliveEvery is how often a side that is busy without anything to say
+// (hashing a large existing file) sends KeepAlive, well within the idle
+// timeouts (the client's 10 minutes, the daemon's 15). A variable for
+// tests.
+var KeepAliveEvery = 30 * time.Second
+
+// keepAlivesSent counts the KeepAlives Busy sent (for tests).
+var keepAlivesSent atomic.Int64
+
+// Busy runs f and, while it runs, sends the peer a KeepAlive every
+// KeepAliveEvery and counts that as progress on this side's own idle
+// clock: the session is working, only not on the wire. A failed send
+// ends the keep-alives, not f.
+func (c *Conn) Busy(f func()) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(KeepAliveEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-c.closed:
+				return
+			case <-t.C:
+				c.touch()
+				if c.Send(&protocol.KeepAlive{}) != nil {
+					return
+				}
+				keepAlivesSent.Add(1)
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-done
+	}()
+	f()
+}
+
 // Close closes the session.
 func (c *Conn) Close() error {
 	c.once.Do(func() { close(c.closed) })

@@ -276,6 +276,8 @@ func (r *receiver) control() error {
 				p = ""
 			}
 			r.report(FileResult{Path: p, Err: m})
+		case *protocol.KeepAlive:
+			// The sender is hashing its source of an existing destination.
 		case *protocol.Finish:
 			if err := r.awaitFiles(); err != nil {
 				r.c.Send(protocol.Errorf(0, protocol.CodeProtocol, "%v", err))

@@ -237,7 +237,9 @@ func (r *receiver) acceptExisting(rf *rfile, action uint8) {
 	case <-r.fatal:
 		return // abandonAll releases rf
 	}
-	root, err := r.hashExisting(rf)
+	var root crypto.Hash
+	var err error
+	r.c.Busy(func() { root, err = r.hashExisting(rf) })
 	<-r.hashing
 	if err != nil {
 		r.failFile(rf, toProtoError(rf.id, rf.wirePath, err))

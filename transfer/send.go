@@ -337,6 +337,8 @@ func (s *sender) controlLoop() {
 			}
 		case *protocol.Done:
 			s.answered(m.ID, m, nil)
+		case *protocol.KeepAlive:
+			// The receiver is hashing an existing destination.
 		case *protocol.Error:
 			if m.ID == 0 {
 				s.fail(m)

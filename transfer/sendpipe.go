@@ -33,7 +33,9 @@ func (s *sender) moreChunks() bool { return s.reading.Load() || len(s.ready) > 0
 func (s *sender) readFile(f *sfile) {
 	f.pend.Store(1)
 	if f.action == protocol.AcceptExists || f.action == protocol.AcceptExistsKeep {
-		root, err := chunk.HashFile(f.f, f.open.Size, f.open.ChunkSize, s.opt.Workers)
+		var root crypto.Hash
+		var err error
+		s.c.Busy(func() { root, err = chunk.HashFile(f.f, f.open.Size, f.open.ChunkSize, s.opt.Workers) })
 		switch {
 		case err != nil:
 			f.abort.CompareAndSwap(nil, protocol.Errorf(f.id, protocol.CodeSourceChanged, "%s: %v", f.item.Path, err))
