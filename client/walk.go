@@ -45,10 +45,11 @@ type walker struct {
 	done func(wire string) bool
 	stop <-chan struct{}
 
-	roots []*os.Root      // open until the items have been sent
-	seen  map[string]bool // file list: listed paths (true), implied directories (false)
-	all   bool            // file list: "." was listed
-	err   error           // reading the file list failed
+	roots []*os.Root         // open until the items have been sent
+	srcs  []*transfer.Source // likewise: the items are opened through them
+	seen  map[string]bool    // file list: listed paths (true), implied directories (false)
+	all   bool               // file list: "." was listed
+	err   error              // reading the file list failed
 }
 
 // run walks every source; false means the walk was stopped.
@@ -70,7 +71,9 @@ func (w *walker) run() bool {
 				continue
 			}
 			w.roots = append(w.roots, root)
-			if !w.walkOne(root, src.name, path.Clean(src.name)) {
+			tsrc := transfer.NewSource(root)
+			w.srcs = append(w.srcs, tsrc)
+			if !w.walkOne(tsrc, src.name, path.Clean(src.name)) {
 				return false
 			}
 		}
@@ -86,6 +89,8 @@ func (w *walker) run() bool {
 		return true
 	}
 	w.roots = append(w.roots, root)
+	tsrc := transfer.NewSource(root)
+	w.srcs = append(w.srcs, tsrc)
 	w.seen = make(map[string]bool)
 	for i := 0; ; i++ {
 		e, ok, err := w.s.list.at(i, w.stop)
@@ -99,14 +104,19 @@ func (w *walker) run() bool {
 		if !ok {
 			return true
 		}
-		if !w.listed(root, e) {
+		if !w.listed(root, tsrc, e) {
 			return false
 		}
 	}
 }
 
-// close closes the roots the walk opened.
+// close closes the roots the walk opened (and the directory roots kept
+// for opening its items); call it once the items have been sent.
 func (w *walker) close() {
+	for _, s := range w.srcs {
+		s.Close()
+	}
+	w.srcs = nil
 	for _, r := range w.roots {
 		r.Close()
 	}
@@ -114,13 +124,13 @@ func (w *walker) close() {
 }
 
 // listed walks one entry of the file list.
-func (w *walker) listed(root *os.Root, e listItem) bool {
+func (w *walker) listed(root *os.Root, src *transfer.Source, e listItem) bool {
 	p, err := cleanListed(e, w.s.listDir())
 	if err != nil {
 		return w.emit(transfer.Item{Path: e.path, Err: err}, "")
 	}
 	if p == "." {
-		return w.walkAll(root)
+		return w.walkAll(root, src)
 	}
 	if w.covered(p) {
 		return true // sent already
@@ -161,7 +171,7 @@ func (w *walker) listed(root *os.Root, e listItem) bool {
 		}
 	}
 	w.seen[p] = true
-	return w.walkOne(root, p, p)
+	return w.walkOne(src, p, p)
 }
 
 // covered reports whether p or one of its parents was listed already.
@@ -182,7 +192,7 @@ func (w *walker) covered(p string) bool {
 }
 
 // walkAll walks every entry of the list's directory ("." was listed).
-func (w *walker) walkAll(root *os.Root) bool {
+func (w *walker) walkAll(root *os.Root, src *transfer.Source) bool {
 	if w.all {
 		return true
 	}
@@ -194,7 +204,7 @@ func (w *walker) walkAll(root *os.Root) bool {
 	for {
 		ents, err := d.ReadDir(256)
 		for _, e := range ents {
-			if !w.listed(root, listItem{path: e.Name()}) {
+			if !w.listed(root, src, listItem{path: e.Name()}) {
 				return false
 			}
 		}
@@ -212,17 +222,17 @@ func (w *walker) walkAll(root *os.Root) bool {
 	return true
 }
 
-// walkOne walks name (inside root), sent as wire, leaving out what the
+// walkOne walks name (inside src's root), sent as wire, leaving out what the
 // filter excludes and files an earlier attempt finished.
 //
-// transfer.Walk cannot skip a directory, so an excluded directory is
+// src.Walk cannot skip a directory, so an excluded directory is
 // still read, and what is below it is dropped here: its items follow it
 // directly, as the walk is depth first.
-func (w *walker) walkOne(root *os.Root, name, wire string) bool {
+func (w *walker) walkOne(src *transfer.Source, name, wire string) bool {
 	inner := make(chan transfer.Item, 64)
 	stop := make(chan struct{})
 	done := make(chan bool, 1)
-	go func() { done <- transfer.Walk(root, name, wire, inner, stop); close(inner) }()
+	go func() { done <- src.Walk(name, wire, inner, stop); close(inner) }()
 	stopped := false
 	stopInner := func() {
 		if !stopped {

@@ -252,6 +252,9 @@ func (s *Server) serveGet(ctx context.Context, log *slog.Logger, conn *transfer.
 	}
 	items := make(chan transfer.Item, 64)
 	stop := make(chan struct{})
+	// The items are opened through the directory roots src keeps open:
+	// closed once the send is over and the walk has ended.
+	src := transfer.NewSource(root)
 	go func() {
 		defer close(items)
 		for _, p := range h.Paths {
@@ -259,7 +262,7 @@ func (s *Server) serveGet(ctx context.Context, log *slog.Logger, conn *transfer.
 			if p == "." {
 				wire = "root" // the root has no name of its own
 			}
-			if !transfer.Walk(root, p, wire, items, stop) {
+			if !src.Walk(p, wire, items, stop) {
 				return
 			}
 		}
@@ -273,6 +276,7 @@ func (s *Server) serveGet(ctx context.Context, log *slog.Logger, conn *transfer.
 	close(stop)
 	for range items {
 	}
+	src.Close()
 	d := time.Since(start)
 	log.Info("get session ended", "paths", strings.Join(h.Paths, " "), "files", st.Files, "failed", st.Failed, "bytes", st.Bytes,
 		"resumed", st.ResumedBytes, "duration", d.Round(time.Millisecond), "rate", rate(st.Bytes-st.ResumedBytes, d), "err", errString(err))

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 
 	"xfer/protocol"
 )
@@ -20,6 +21,10 @@ var ErrSymlink = errors.New("symbolic link skipped (not followed)")
 // its contents. Directories are read in batches, so memory stays bounded
 // whatever their size. It stops early, returning false, when stop is
 // closed.
+//
+// Each file's Open resolves its whole path from root again, which os.Root
+// does one component at a time (an openat and a close per component);
+// senders of many files walk a Source instead.
 func Walk(root *os.Root, name, wire string, out chan<- Item, stop <-chan struct{}) bool {
 	return WalkSkip(root, name, wire, out, stop, nil)
 }
@@ -28,22 +33,78 @@ func Walk(root *os.Root, name, wire string, out chan<- Item, stop <-chan struct{
 // one included) before it is sent; returning true leaves the entry out
 // and, for a directory, does not read it.
 func WalkSkip(root *os.Root, name, wire string, out chan<- Item, stop <-chan struct{}, skip func(wire string, fi fs.FileInfo) bool) bool {
+	return walkTop(root, nil, name, wire, out, stop, skip)
+}
+
+// A Source walks trees inside a root as Walk does, but keeps os.Roots
+// open on the directories it reads (a reference-counted cache: the
+// directories being read or opened from, and idle ones, trimmed to the 64
+// most recently used once there are more than 128), so that each file's
+// Open is a single openat of its base name in its directory.
+// The Items' Open functions use those roots: close the Source only once
+// the Items have been sent (after Send returns, whatever it returned);
+// an Item opened after Close fails with os.ErrClosed.
+//
+// Confinement is os.Root's: a directory root is opened through root, and
+// a file through its directory's root, never following a symbolic link
+// that leads out of either. A file is opened in the directory the walk
+// read while that directory's root is cached; once evicted, the directory
+// is opened again by its path.
+//
+// A Source may be walked several times (one walk at a time or
+// concurrently) and its Items opened from any goroutine. It does not
+// close root.
+type Source struct {
+	root *os.Root
+	dirs *dirCache
+}
+
+// NewSource returns a Source on root.
+func NewSource(root *os.Root) *Source {
+	return &Source{root: root, dirs: newDirCache(root)}
+}
+
+// Walk is Walk inside the Source's root.
+func (s *Source) Walk(name, wire string, out chan<- Item, stop <-chan struct{}) bool {
+	return s.WalkSkip(name, wire, out, stop, nil)
+}
+
+// WalkSkip is WalkSkip inside the Source's root.
+func (s *Source) WalkSkip(name, wire string, out chan<- Item, stop <-chan struct{}, skip func(wire string, fi fs.FileInfo) bool) bool {
+	return walkTop(s.root, s.dirs, name, wire, out, stop, skip)
+}
+
+// Close closes the directory roots the Source holds (not its root).
+func (s *Source) Close() {
+	s.dirs.close()
+}
+
+func walkTop(root *os.Root, dirs *dirCache, name, wire string, out chan<- Item, stop <-chan struct{}, skip func(wire string, fi fs.FileInfo) bool) bool {
 	fi, err := root.Lstat(name)
 	if err != nil {
 		return emit(out, stop, Item{Path: wire, Err: sourceErr(wire, err)})
 	}
-	w := walker{root: root, out: out, stop: stop, skip: skip}
-	return w.walk(name, wire, fi)
+	w := walker{root: root, dirs: dirs, out: out, stop: stop, skip: skip}
+	dir, base := "", ""
+	if i := strings.LastIndexByte(name, '/'); i > 0 && name == path.Clean(name) {
+		// A file named by a path (a file list's entry) is opened in
+		// its directory too.
+		dir, base = name[:i], name[i+1:]
+	}
+	return w.walk(name, wire, fi, dir, base)
 }
 
 type walker struct {
 	root *os.Root
+	dirs *dirCache // nil: every open resolves the whole path from root
 	out  chan<- Item
 	stop <-chan struct{}
 	skip func(wire string, fi fs.FileInfo) bool
 }
 
-func (w *walker) walk(name, wire string, fi fs.FileInfo) bool {
+// walk walks name (inside root). dir and base, when dir is not "", are
+// the name of the directory holding it, as walked, and its name there.
+func (w *walker) walk(name, wire string, fi fs.FileInfo, dir, base string) bool {
 	if w.skip != nil && w.skip(wire, fi) {
 		return true
 	}
@@ -51,7 +112,18 @@ func (w *walker) walk(name, wire string, fi fs.FileInfo) bool {
 	it := Item{Path: wire, Mode: fi.Mode().Perm(), MTime: fi.ModTime(), Size: uint64(fi.Size())}
 	switch {
 	case fi.Mode().IsRegular():
-		it.Open = func() (File, error) { return root.Open(name) }
+		if dirs := w.dirs; dirs != nil && dir != "" {
+			it.Open = func() (File, error) {
+				r, err := dirs.acquire(dir)
+				if err != nil {
+					return nil, err
+				}
+				defer dirs.release(dir)
+				return r.Open(base)
+			}
+		} else {
+			it.Open = func() (File, error) { return root.Open(name) }
+		}
 		return emit(out, stop, it)
 	case fi.Mode()&fs.ModeSymlink != 0:
 		it.Err = protocol.Errorf(0, protocol.CodeUnsupported, "%s: %v", wire, ErrSymlink)
@@ -67,6 +139,16 @@ func (w *walker) walk(name, wire string, fi fs.FileInfo) bool {
 		return emit(out, stop, it)
 	}
 	defer d.Close()
+	if w.dirs != nil {
+		// The directory's root, held while the directory is read:
+		// its files' Opens find it in the cache. If it cannot be
+		// opened, they will say why. (The directory is still read
+		// through d: reading it through its root would open "." in
+		// it, which needs search permission where reading does not.)
+		if _, err := w.dirs.acquire(name); err == nil {
+			defer w.dirs.release(name)
+		}
+	}
 	if !emit(out, stop, it) {
 		return false
 	}
@@ -87,7 +169,7 @@ func (w *walker) walk(name, wire string, fi fs.FileInfo) bool {
 				}
 				continue
 			}
-			if !w.walk(child, cwire, cfi) {
+			if !w.walk(child, cwire, cfi, name, e.Name()) {
 				return false
 			}
 		}
