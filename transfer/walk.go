@@ -173,11 +173,14 @@ func (w *walker) walk(name, wire string, fi fs.FileInfo, dir, base string) bool 
 				return false
 			}
 		}
+		if err != nil && err != io.EOF {
+			// Also when no entries came with it: a directory that can be
+			// opened but not searched fails here, and must not be sent
+			// as an empty one without a word.
+			return emit(out, stop, Item{Path: wire, Err: sourceErr(wire, err)})
+		}
 		if err == io.EOF || len(ents) == 0 {
 			return true
-		}
-		if err != nil {
-			return emit(out, stop, Item{Path: wire, Err: sourceErr(wire, err)})
 		}
 	}
 }
