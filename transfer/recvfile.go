@@ -432,7 +432,7 @@ func (r *receiver) handleSkip(m *protocol.Skip) error {
 		if !r.claimDone(rf) {
 			return nil
 		}
-		r.send(&protocol.Done{ID: rf.id, Skipped: true, Root: [32]byte(rf.existingRoot)})
+		r.answer(rf, &protocol.Done{ID: rf.id, Skipped: true, Root: [32]byte(rf.existingRoot)})
 		r.report(FileResult{Path: rf.wirePath, Size: rf.open.Size, Root: rf.existingRoot, Skipped: true, Duration: time.Since(rf.start)})
 		r.release(rf, true) // the fresh partial made for it is not needed
 		return nil
@@ -525,9 +525,23 @@ func (r *receiver) failClaimed(rf *rfile, perr *protocol.Error, discard bool) {
 	r.mu.Lock()
 	r.failed[rf.id] = true
 	r.mu.Unlock()
-	r.send(perr)
+	r.answer(rf, perr)
 	r.report(FileResult{Path: rf.wirePath, Size: rf.open.Size, Err: perr, Duration: time.Since(rf.start)})
 	r.release(rf, discard)
+}
+
+// answer sends rf's final answer (Done or Error). rf leaves the open files
+// first: the sender reuses the window slot as soon as the answer arrives,
+// and its next Open must not find rf still counted against
+// MaxOpenWindow. The rest of release follows the answer.
+func (r *receiver) answer(rf *rfile, m protocol.Message) {
+	r.mu.Lock()
+	delete(r.byID, rf.id)
+	if r.byTID[rf.open.TransferID] == rf {
+		delete(r.byTID, rf.open.TransferID)
+	}
+	r.mu.Unlock()
+	r.send(m)
 }
 
 // release unregisters rf, closes its files and unlocks its destination;
@@ -865,7 +879,7 @@ func (r *receiver) installed(rf *rfile, done *protocol.Done, res FileResult) {
 	if rf.j != nil {
 		rf.dir.Remove(rf.jrnName)
 	}
-	r.send(done)
+	r.answer(rf, done)
 	res.Duration = time.Since(rf.start)
 	r.report(res)
 	r.release(rf, false)
