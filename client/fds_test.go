@@ -5,50 +5,23 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
-	"strings"
 	"testing"
 	"time"
 
 	"xfer/client"
+	"xfer/internal/fdtest"
 )
-
-// fdsUnder returns the targets of this process's open file descriptors
-// inside dir (not dir itself) (Linux: /proc/self/fd); the test is skipped
-// elsewhere.
-func fdsUnder(tb testing.TB, dir string) []string {
-	tb.Helper()
-	if runtime.GOOS != "linux" {
-		tb.Skip("counting open file descriptors needs /proc/self/fd (Linux)")
-	}
-	dir, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		tb.Skipf("cannot list open file descriptors: %v", err)
-	}
-	var out []string
-	for _, e := range ents {
-		t, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
-		if err == nil && strings.HasPrefix(t, dir+string(filepath.Separator)) {
-			out = append(out, t)
-		}
-	}
-	return out
-}
 
 // eventuallyNoFDs waits (up to 5 s: a daemon session ends just after the
 // client's side) until no file descriptor is open inside dir.
 func eventuallyNoFDs(t *testing.T, what, dir string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for len(fdsUnder(t, dir)) != 0 && time.Now().Before(deadline) {
+	for len(fdtest.Inside(t, dir)) != 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := fdsUnder(t, dir); len(n) != 0 {
+	if n := fdtest.Inside(t, dir); len(n) != 0 {
 		t.Errorf("after %s, %d file descriptors still open inside %s, such as %s", what, len(n), dir, n[0])
 	}
 }
@@ -75,7 +48,7 @@ func TestNoFDLeftAfterTransfers(t *testing.T) {
 		}
 		listed = append(listed, name)
 	}
-	if n := fdsUnder(t, src); len(n) != 0 {
+	if n := fdtest.Inside(t, src); len(n) != 0 {
 		t.Fatalf("open before the send: %v", n)
 	}
 	ctx := context.Background()
@@ -92,7 +65,7 @@ func TestNoFDLeftAfterTransfers(t *testing.T) {
 	sum, err := client.Send(ctx, d.Opts, []string{filepath.Join(src, "tree")}, d.Addr+"/a/")
 	check("send", sum, err)
 	// The client closes its roots before Send returns.
-	if n := fdsUnder(t, src); len(n) != 0 {
+	if n := fdtest.Inside(t, src); len(n) != 0 {
 		t.Errorf("after send, %d file descriptors still open inside the source, such as %s", len(n), n[0])
 	}
 	eventuallyNoFDs(t, "send", d.Root)
@@ -101,7 +74,7 @@ func TestNoFDLeftAfterTransfers(t *testing.T) {
 	o.FilesFrom = &client.FileList{Dir: src, Paths: listed}
 	sum, err = client.Send(ctx, o, nil, d.Addr+"/b/")
 	check("send --files-from", sum, err)
-	if n := fdsUnder(t, src); len(n) != 0 {
+	if n := fdtest.Inside(t, src); len(n) != 0 {
 		t.Errorf("after send --files-from, %d file descriptors still open inside the source, such as %s", len(n), n[0])
 	}
 	eventuallyNoFDs(t, "send --files-from", d.Root)
@@ -109,7 +82,7 @@ func TestNoFDLeftAfterTransfers(t *testing.T) {
 	dest := t.TempDir()
 	sum, err = client.Get(ctx, d.Opts, []string{d.Addr + "/a/tree"}, dest)
 	check("get", sum, err)
-	if n := fdsUnder(t, dest); len(n) != 0 {
+	if n := fdtest.Inside(t, dest); len(n) != 0 {
 		t.Errorf("after get, %d file descriptors still open inside the destination, such as %s", len(n), n[0])
 	}
 	eventuallyNoFDs(t, "get (the daemon's side)", d.Root)

@@ -16,51 +16,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"xfer/internal/fdtest"
 	"xfer/protocol"
 	"xfer/transfer"
 )
-
-// fdsUnder returns the targets of this process's open file descriptors
-// that are dir or inside it (Linux: /proc/self/fd); the test is skipped
-// elsewhere.
-func fdsUnder(tb testing.TB, dir string) []string {
-	tb.Helper()
-	if runtime.GOOS != "linux" {
-		tb.Skip("counting open file descriptors needs /proc/self/fd (Linux)")
-	}
-	dir, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		tb.Skipf("cannot list open file descriptors: %v", err)
-	}
-	var out []string
-	for _, e := range ents {
-		t, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
-		if err != nil {
-			continue // closed since ReadDir (or the ReadDir's own fd)
-		}
-		if t == dir || strings.HasPrefix(t, dir+string(filepath.Separator)) {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-// fdCount returns the number of this process's open file descriptors.
-func fdCount(tb testing.TB) int {
-	tb.Helper()
-	if runtime.GOOS != "linux" {
-		tb.Skip("counting open file descriptors needs /proc/self/fd (Linux)")
-	}
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		tb.Skipf("cannot list open file descriptors: %v", err)
-	}
-	return len(ents)
-}
 
 // walkAll walks name inside src and returns every Item, in walk order.
 func walkAll(tb testing.TB, src *transfer.Source, name string) []transfer.Item {
@@ -196,13 +155,13 @@ func TestSourceBoundsOpenDirectories(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := fdsUnder(t, srcDir); len(n) != 0 {
+	if n := fdtest.Under(t, srcDir); len(n) != 0 {
 		t.Fatalf("open before the walk: %v", n)
 	}
 	root := openRootT(t, srcDir)
 	src := transfer.NewSource(root)
 	items := walkAll(t, src, "top")
-	held := len(fdsUnder(t, srcDir)) - 1 // less the Source's root
+	held := len(fdtest.Under(t, srcDir)) - 1 // less the Source's root
 	// 2*64 at most before trimming, plus the ancestors being read.
 	if held > 2*64+3 {
 		t.Errorf("%d directory roots open after walking %d directories", held, ndirs)
@@ -221,11 +180,11 @@ func TestSourceBoundsOpenDirectories(t *testing.T) {
 			t.Fatalf("%s: %q, %v", it.Path, got, err)
 		}
 	}
-	if held := len(fdsUnder(t, srcDir)) - 1; held > 2*64+3 {
+	if held := len(fdtest.Under(t, srcDir)) - 1; held > 2*64+3 {
 		t.Errorf("%d directory roots open after opening every file", held)
 	}
 	src.Close()
-	if n := fdsUnder(t, srcDir); len(n) != 1 {
+	if n := fdtest.Under(t, srcDir); len(n) != 1 {
 		t.Errorf("open after Close: %v, want only the root", n)
 	}
 	if f, err := last.Open(); !errors.Is(err, os.ErrClosed) {
@@ -234,7 +193,7 @@ func TestSourceBoundsOpenDirectories(t *testing.T) {
 		}
 		t.Errorf("%s opened after Close: %v, want %v", last.Path, err, os.ErrClosed)
 	}
-	if n := fdsUnder(t, srcDir); len(n) != 1 {
+	if n := fdtest.Under(t, srcDir); len(n) != 1 {
 		t.Errorf("open after an Open following Close: %v, want only the root", n)
 	}
 }
@@ -260,12 +219,12 @@ func TestSourceSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, d := range []string{src, dst} {
-		if n := fdsUnder(t, d); len(n) != 0 {
+		if n := fdtest.Under(t, d); len(n) != 0 {
 			t.Fatalf("open before the send: %v", n)
 		}
 	}
 	runtime.GC() // let earlier tests' leftovers go
-	before := fdCount(t)
+	before := fdtest.Count(t)
 
 	snd, rcv := connPair(t, "tcp")
 	srcRoot, err := os.OpenRoot(src)
@@ -303,7 +262,7 @@ func TestSourceSend(t *testing.T) {
 	if err != nil || recvErr != nil {
 		t.Fatalf("send: %v; receive: %v\nsender results:%s", err, recvErr, describe(sent.all()))
 	}
-	if n := fdsUnder(t, src); len(n) != 1 {
+	if n := fdtest.Under(t, src); len(n) != 1 {
 		t.Errorf("open on the source once the Source is closed: %v, want only its root", n)
 	}
 	srcRoot.Close()
@@ -323,16 +282,16 @@ func TestSourceSend(t *testing.T) {
 	}
 
 	for _, d := range []string{src, dst} {
-		if n := fdsUnder(t, d); len(n) != 0 {
+		if n := fdtest.Under(t, d); len(n) != 0 {
 			t.Errorf("open after the send: %v", n)
 		}
 	}
 	// Connections may take a moment to close their sockets.
 	deadline := time.Now().Add(5 * time.Second)
-	for fdCount(t) > before && time.Now().Before(deadline) {
+	for fdtest.Count(t) > before && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if after := fdCount(t); after > before {
+	if after := fdtest.Count(t); after > before {
 		t.Errorf("%d file descriptors open after the send, %d before", after, before)
 	}
 }
