@@ -11,6 +11,11 @@
 // its own worker pool, writes it into a partial file with WriteAt, records
 // it in the resume journal after the data is fsynced, and renames the
 // partial into place once the file root verifies.
+//
+// Workers take chunks in batches of up to crypto.HashLanes (gather.go) and
+// hash each batch side by side (crypto.ChunkHashes); each side holds at
+// most inFlightFor(workers) chunks between reading and sending, or
+// receiving and writing, so memory does not depend on the file size.
 package transfer
 
 import (

@@ -151,7 +151,7 @@ type receiver struct {
 	dcache  *dirCache
 	batch   *installBatch
 	scratch *chunk.Pool   // decompression buffers of ChunkSize bytes
-	slots   chan struct{} // one token per frame between read and written (inFlight)
+	slots   chan struct{} // one token per frame between read and written (inFlightFor)
 
 	batches   *gatherer[frameJob] // batches of r.frames for the workers
 	hashing   chan struct{}       // one token per existing destination being hashed (acceptExisting)

@@ -610,7 +610,7 @@ func (r *receiver) abandonAll() {
 type frameJob struct{ f *transport.Frame }
 
 // readFrames feeds incoming chunk frames to the workers.
-// It reads a frame only when one of the inFlight slots is free (the
+// It reads a frame only when one of the inFlightFor slots is free (the
 // workers free one per frame they are done with), so the frames held
 // here stay bounded and a fast sender is held back by the transport.
 func (r *receiver) readFrames() {

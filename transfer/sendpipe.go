@@ -78,7 +78,7 @@ func (s *sender) readFile(f *sfile) {
 	}
 }
 
-// getBuf waits for one of the inFlight chunk slots and returns a chunk
+// getBuf waits for one of the inFlightFor chunk slots and returns a chunk
 // buffer, or nil once the session has failed.
 func (s *sender) getBuf() []byte {
 	select {
