@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -38,25 +37,12 @@ type UDPStats struct {
 // address and a target, through a separate socket per client so that the
 // target sees one peer per client. Its methods are safe for concurrent use.
 type UDPProxy struct {
-	conn   *net.UDPConn // faces the clients
-	target *net.UDPAddr
-	cfg    UDPConfig
-
-	mu     sync.Mutex
-	flows  map[netip.AddrPort]*udpFlow
-	nflows uint64
-	closed bool
+	r   *relay
+	cfg UDPConfig
 
 	forwarded atomic.Int64
 	dropped   atomic.Int64
-
-	done chan struct{}
-	wg   sync.WaitGroup
 }
-
-// udpSocketBuffer is requested for the proxy's sockets, so that the proxy
-// itself drops as little as possible beyond what it is told to.
-const udpSocketBuffer = 4 << 20
 
 // NewUDPProxy starts a proxy to target ("host:port"). Close it when done.
 func NewUDPProxy(target string, cfg UDPConfig) (*UDPProxy, error) {
@@ -66,30 +52,17 @@ func NewUDPProxy(target string, cfg UDPConfig) (*UDPProxy, error) {
 	if cfg.QueueLen <= 0 {
 		cfg.QueueLen = 1 << 14
 	}
-	taddr, err := net.ResolveUDPAddr("udp", target)
+	p := &UDPProxy{cfg: cfg}
+	r, err := startRelay(target, p.newFlow)
 	if err != nil {
 		return nil, err
 	}
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return nil, err
-	}
-	c.SetReadBuffer(udpSocketBuffer)
-	c.SetWriteBuffer(udpSocketBuffer)
-	p := &UDPProxy{
-		conn:   c,
-		target: taddr,
-		cfg:    cfg,
-		flows:  make(map[netip.AddrPort]*udpFlow),
-		done:   make(chan struct{}),
-	}
-	p.wg.Add(1)
-	go p.clientLoop()
+	p.r = r
 	return p, nil
 }
 
 // Addr is the address clients should send to instead of the target.
-func (p *UDPProxy) Addr() string { return p.conn.LocalAddr().String() }
+func (p *UDPProxy) Addr() string { return p.r.addr() }
 
 // Stats returns the datagram counts so far.
 func (p *UDPProxy) Stats() UDPStats {
@@ -98,97 +71,28 @@ func (p *UDPProxy) Stats() UDPStats {
 
 // Close stops the proxy, closes its sockets and waits for its goroutines;
 // datagrams still being delayed are discarded.
-func (p *UDPProxy) Close() error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil
-	}
-	p.closed = true
-	close(p.done)
-	for _, f := range p.flows {
-		f.up.Close()
-	}
-	p.mu.Unlock()
-	err := p.conn.Close()
-	p.wg.Wait()
-	return err
-}
+func (p *UDPProxy) Close() error { return p.r.close() }
 
-// udpFlow relays one client's datagrams.
+// udpFlow delays and loses one client's datagrams in each direction.
 type udpFlow struct {
-	client   netip.AddrPort
-	up       *net.UDPConn // connected to the target
 	toServer *delayLine
 	toClient *delayLine
 }
 
-func (p *UDPProxy) clientLoop() {
-	defer p.wg.Done()
-	buf := make([]byte, 64<<10)
-	for {
-		n, from, err := p.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		f := p.flow(from)
-		if f == nil {
-			continue
-		}
-		f.toServer.push(buf[:n])
-	}
-}
+func (f *udpFlow) fromClient(b []byte) { f.toServer.push(b) }
+func (f *udpFlow) fromServer(b []byte) { f.toClient.push(b) }
 
-// flow returns the flow for a client address, creating it on first use; nil
-// when the proxy is closed or the target cannot be reached.
-func (p *UDPProxy) flow(client netip.AddrPort) *udpFlow {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil
-	}
-	if f := p.flows[client]; f != nil {
-		return f
-	}
-	up, err := net.DialUDP("udp", nil, p.target)
-	if err != nil {
-		return nil
-	}
-	up.SetReadBuffer(udpSocketBuffer)
-	up.SetWriteBuffer(udpSocketBuffer)
-	p.nflows++
-	f := &udpFlow{client: client, up: up}
-	f.toServer = p.newDelayLine(2*p.nflows, func(b []byte) error {
-		_, err := up.Write(b)
-		return err
-	})
-	f.toClient = p.newDelayLine(2*p.nflows+1, func(b []byte) error {
-		_, err := p.conn.WriteToUDPAddrPort(b, client)
-		return err
-	})
-	p.flows[client] = f
-	p.wg.Add(1)
-	go p.serverLoop(f)
-	return f
-}
-
-func (p *UDPProxy) serverLoop(f *udpFlow) {
-	defer p.wg.Done()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := f.up.Read(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// ICMP errors (target not listening yet) surface here;
-			// a real path would drop them silently.
-			continue
-		}
-		f.toClient.push(buf[:n])
+// newFlow makes the delay lines of the n-th flow; each direction draws its
+// losses from its own stream of the seed.
+func (p *UDPProxy) newFlow(r *relay, n uint64, client netip.AddrPort, up *net.UDPConn) flowHandler {
+	return &udpFlow{
+		toServer: p.newDelayLine(r, 2*n, func(b []byte) error {
+			_, err := up.Write(b)
+			return err
+		}),
+		toClient: p.newDelayLine(r, 2*n+1, func(b []byte) error {
+			return r.toClient(b, client)
+		}),
 	}
 }
 
@@ -197,6 +101,7 @@ func (p *UDPProxy) serverLoop(f *udpFlow) {
 // goroutine.
 type delayLine struct {
 	p    *UDPProxy
+	r    *relay
 	rng  *rand.Rand
 	q    chan datagram
 	send func([]byte) error
@@ -207,14 +112,15 @@ type datagram struct {
 	due time.Time
 }
 
-func (p *UDPProxy) newDelayLine(stream uint64, send func([]byte) error) *delayLine {
+func (p *UDPProxy) newDelayLine(r *relay, stream uint64, send func([]byte) error) *delayLine {
 	d := &delayLine{
 		p:    p,
+		r:    r,
 		rng:  rand.New(rand.NewPCG(p.cfg.Seed, stream)),
 		q:    make(chan datagram, p.cfg.QueueLen),
 		send: send,
 	}
-	p.wg.Add(1)
+	r.wg.Add(1)
 	go d.run()
 	return d
 }
@@ -233,21 +139,21 @@ func (d *delayLine) push(b []byte) {
 }
 
 func (d *delayLine) run() {
-	defer d.p.wg.Done()
+	defer d.r.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
 		var dg datagram
 		select {
 		case dg = <-d.q:
-		case <-d.p.done:
+		case <-d.r.done:
 			return
 		}
 		if wait := time.Until(dg.due); wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-timer.C:
-			case <-d.p.done:
+			case <-d.r.done:
 				return
 			}
 		}

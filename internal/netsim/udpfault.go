@@ -1,7 +1,6 @@
 package netsim
 
 import (
-	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -54,24 +53,21 @@ func CorruptAt(off int64) UDPFault { return UDPFault{kind: udpCorrupt, at: off} 
 // delay or random loss: it injects deterministic events (a dead path, an
 // outage, a corrupted datagram). Its methods are safe for concurrent use.
 type UDPFaultProxy struct {
-	conn   *net.UDPConn
-	target *net.UDPAddr
+	r *relay
 
 	mu     sync.Mutex
 	faults []UDPFault
-	flows  map[netip.AddrPort]*faultFlow
-	closed bool
 
 	nflows   atomic.Int64
 	toServer atomic.Int64
 	toClient atomic.Int64
 	dropped  atomic.Int64
-
-	wg sync.WaitGroup
 }
 
 // faultFlow is one client's flow and its fault state.
 type faultFlow struct {
+	p      *UDPFaultProxy
+	r      *relay
 	client netip.AddrPort
 	up     *net.UDPConn
 	faults []UDPFault
@@ -86,29 +82,17 @@ type faultFlow struct {
 // NewUDPFaultProxy starts a proxy to target ("host:port") that applies
 // faults to every new flow. Close it when done.
 func NewUDPFaultProxy(target string, faults ...UDPFault) (*UDPFaultProxy, error) {
-	taddr, err := net.ResolveUDPAddr("udp", target)
+	p := &UDPFaultProxy{faults: faults}
+	r, err := startRelay(target, p.newFlow)
 	if err != nil {
 		return nil, err
 	}
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return nil, err
-	}
-	c.SetReadBuffer(udpSocketBuffer)
-	c.SetWriteBuffer(udpSocketBuffer)
-	p := &UDPFaultProxy{
-		conn:   c,
-		target: taddr,
-		faults: faults,
-		flows:  make(map[netip.AddrPort]*faultFlow),
-	}
-	p.wg.Add(1)
-	go p.clientLoop()
+	p.r = r
 	return p, nil
 }
 
 // Addr is the address clients should send to instead of the target.
-func (p *UDPFaultProxy) Addr() string { return p.conn.LocalAddr().String() }
+func (p *UDPFaultProxy) Addr() string { return p.r.addr() }
 
 // SetFaults replaces the faults applied to flows created from now on;
 // existing flows keep theirs. With no arguments, new flows are forwarded
@@ -132,96 +116,34 @@ func (p *UDPFaultProxy) Forwarded() (toServer, toClient int64) {
 func (p *UDPFaultProxy) Dropped() int64 { return p.dropped.Load() }
 
 // Close stops the proxy, closes its sockets and waits for its goroutines.
-func (p *UDPFaultProxy) Close() error {
+func (p *UDPFaultProxy) Close() error { return p.r.close() }
+
+// newFlow gives a new flow the faults set now.
+func (p *UDPFaultProxy) newFlow(r *relay, _ uint64, client netip.AddrPort, up *net.UDPConn) flowHandler {
 	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil
-	}
-	p.closed = true
-	for _, f := range p.flows {
-		f.up.Close()
-	}
+	faults := append([]UDPFault(nil), p.faults...)
 	p.mu.Unlock()
-	err := p.conn.Close()
-	p.wg.Wait()
-	return err
-}
-
-func (p *UDPFaultProxy) clientLoop() {
-	defer p.wg.Done()
-	buf := make([]byte, 64<<10)
-	for {
-		n, from, err := p.conn.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		f := p.flow(from)
-		if f == nil {
-			continue
-		}
-		b := buf[:n]
-		if !f.toServer(b, time.Now()) {
-			p.dropped.Add(1)
-			continue
-		}
-		if _, err := f.up.Write(b); err == nil {
-			p.toServer.Add(int64(n))
-		}
-	}
-}
-
-// flow returns the flow of a client address, creating it on first use;
-// nil when the proxy is closed or the target cannot be reached.
-func (p *UDPFaultProxy) flow(client netip.AddrPort) *faultFlow {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil
-	}
-	if f := p.flows[client]; f != nil {
-		return f
-	}
-	up, err := net.DialUDP("udp", nil, p.target)
-	if err != nil {
-		return nil
-	}
-	up.SetReadBuffer(udpSocketBuffer)
-	up.SetWriteBuffer(udpSocketBuffer)
-	f := &faultFlow{
-		client: client,
-		up:     up,
-		faults: append([]UDPFault(nil), p.faults...),
-		fired:  make([]bool, len(p.faults)),
-	}
-	p.flows[client] = f
 	p.nflows.Add(1)
-	p.wg.Add(1)
-	go p.serverLoop(f)
-	return f
+	return &faultFlow{p: p, r: r, client: client, up: up, faults: faults, fired: make([]bool, len(faults))}
 }
 
-func (p *UDPFaultProxy) serverLoop(f *faultFlow) {
-	defer p.wg.Done()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := f.up.Read(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue // ICMP errors: a real path drops them
-		}
-		if f.dead(time.Now()) {
-			p.dropped.Add(1)
-			continue
-		}
-		if _, err := p.conn.WriteToUDPAddrPort(buf[:n], f.client); err == nil {
-			p.toClient.Add(int64(n))
-		}
+func (f *faultFlow) fromClient(b []byte) {
+	if !f.toServer(b, time.Now()) {
+		f.p.dropped.Add(1)
+		return
+	}
+	if _, err := f.up.Write(b); err == nil {
+		f.p.toServer.Add(int64(len(b)))
+	}
+}
+
+func (f *faultFlow) fromServer(b []byte) {
+	if f.dead(time.Now()) {
+		f.p.dropped.Add(1)
+		return
+	}
+	if f.r.toClient(b, f.client) == nil {
+		f.p.toClient.Add(int64(len(b)))
 	}
 }
 
