@@ -125,16 +125,9 @@ func TestCrashClient(t *testing.T) {
 			t.Run(op+"/"+tr, func(t *testing.T) {
 				t.Parallel()
 				rng := crashRNG(t, uint64(10+ti))
-				w := newWorld(t)
-				root := w.path("root")
-				d := w.startDaemon(root)
-				src := w.path("src", "big.bin")
-				if op == "get" {
-					src = filepath.Join(root, "big.bin")
-				}
-				writeRandom(t, src, size, 42)
-				args := func(dest string) []string { return crashArgs(w, d, op, tr, src, dest) }
-				destPath := func(dest string) string { return crashDest(w, root, op, dest) }
+				c := newCrashCase(t, op, tr, size, 42)
+				w, d, src := c.w, c.d, c.src
+				args, destPath := c.args, c.dest
 				// The client is the sender on send (what was in flight is
 				// lost) and the receiver on get (what was not yet durable
 				// is lost too).
@@ -179,21 +172,44 @@ func TestCrashClient(t *testing.T) {
 	}
 }
 
-// crashArgs is the client command of the crash tests: send the local src,
-// or get the daemon's big.bin, to dest. Retries are the default (5).
-func crashArgs(w *world, d *daemon, op, tr, src, dest string) []string {
-	if op == "send" {
-		return w.clientArgs("send", true, src, d.addr(tr, dest))
-	}
-	return w.clientArgs("get", true, d.addr(tr, "big.bin"), w.path("got", dest))
+// crashCase is the setup the crash tests share: a daemon, a random file
+// of the test's size (local for send, in the daemon's root for get), and
+// the client command that moves it.
+type crashCase struct {
+	w      *world
+	d      *daemon
+	root   string
+	src    string
+	op, tr string
 }
 
-// crashDest is where crashArgs puts dest.
-func crashDest(w *world, root, op, dest string) string {
-	if op == "send" {
-		return filepath.Join(root, dest)
+func newCrashCase(t *testing.T, op, tr string, size int64, seed uint64) *crashCase {
+	c := &crashCase{w: newWorld(t), op: op, tr: tr}
+	c.root = c.w.path("root")
+	c.d = c.w.startDaemon(c.root)
+	c.src = c.w.path("src", "big.bin")
+	if op == "get" {
+		c.src = filepath.Join(c.root, "big.bin")
 	}
-	return w.path("got", dest)
+	writeRandom(t, c.src, size, seed)
+	return c
+}
+
+// args is the client command: send the local source, or get the daemon's
+// big.bin, to dest. Retries are the default (5).
+func (c *crashCase) args(dest string) []string {
+	if c.op == "send" {
+		return c.w.clientArgs("send", true, c.src, c.d.addr(c.tr, dest))
+	}
+	return c.w.clientArgs("get", true, c.d.addr(c.tr, "big.bin"), c.w.path("got", dest))
+}
+
+// dest is where args puts dest.
+func (c *crashCase) dest(dest string) string {
+	if c.op == "send" {
+		return filepath.Join(c.root, dest)
+	}
+	return c.w.path("got", dest)
 }
 
 // TestCrashDaemon kills the daemon with SIGKILL at random points of a send
@@ -214,16 +230,9 @@ func TestCrashDaemon(t *testing.T) {
 			t.Run(op+"/"+tr, func(t *testing.T) {
 				t.Parallel()
 				rng := crashRNG(t, uint64(20+ti))
-				w := newWorld(t)
-				root := w.path("root")
-				d := w.startDaemon(root)
-				src := w.path("src", "big.bin")
-				if op == "get" {
-					src = filepath.Join(root, "big.bin")
-				}
-				writeRandom(t, src, size, 43)
-				args := func(dest string) []string { return crashArgs(w, d, op, tr, src, dest) }
-				destPath := func(dest string) string { return crashDest(w, root, op, dest) }
+				c := newCrashCase(t, op, tr, size, 43)
+				w, d, src := c.w, c.d, c.src
+				args, destPath := c.args, c.dest
 				inflight := int64(tcpInflight)
 				if tr == "quic" {
 					inflight = quicInflight
@@ -294,16 +303,10 @@ func TestDaemonSIGTERM(t *testing.T) {
 			t.Run(op+"/"+tr, func(t *testing.T) {
 				t.Parallel()
 				rng := crashRNG(t, uint64(30+ti))
-				w := newWorld(t)
-				root := w.path("root")
-				d := w.startDaemon(root)
-				src := w.path("src", "big.bin")
-				if op == "get" {
-					src = filepath.Join(root, "big.bin")
-				}
-				writeRandom(t, src, size, 44)
+				c := newCrashCase(t, op, tr, size, 44)
+				w, d, root, src := c.w, c.d, c.root, c.src
 				dest := "t.bin"
-				args := crashArgs(w, d, op, tr, src, dest)
+				args := c.args(dest)
 				p := w.startXfer(args...)
 				// Stop the daemon once 30-70% has been sent.
 				target := uint64(float64(size) * (0.3 + 0.4*rng.Float64()))
@@ -316,7 +319,7 @@ func TestDaemonSIGTERM(t *testing.T) {
 				sent := lastProgress(t, p.stdout.Bytes())
 				d.term()
 				t.Logf("SIGTERM after %d MiB sent", sent/mib)
-				notCorrupt(t, src, crashDest(w, root, op, dest))
+				notCorrupt(t, src, c.dest(dest))
 				var kept []string
 				if op == "send" {
 					kept = partials(t, root)
@@ -347,7 +350,7 @@ func TestDaemonSIGTERM(t *testing.T) {
 				default:
 					checkRerun(t, r, size, sent, inflightFor(tr)+chunkSlack)
 				}
-				sameFile(t, src, crashDest(w, root, op, dest))
+				sameFile(t, src, c.dest(dest))
 				d.alive()
 			})
 		}
