@@ -10,7 +10,6 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"xfer/crypto"
+	"xfer/internal/testnet"
 )
 
 // transports every table-driven test runs over.
@@ -315,24 +315,15 @@ func remote(transport, hostport, path string) string {
 	return transport + "://" + hostport + "/" + strings.TrimPrefix(path, "/")
 }
 
-// freePort returns a port free on 127.0.0.1 for both TCP and UDP.
+// freePort returns a port free on 127.0.0.1 for both TCP and UDP, outside
+// the ephemeral range (daemons restart on it; see testnet.FreePort).
 func freePort(t *testing.T) int {
 	t.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port
-		}
+	port, err := testnet.FreePort()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free port for TCP and UDP")
-	return 0
+	return port
 }
 
 // ---- the client ----

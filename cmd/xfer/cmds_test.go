@@ -73,6 +73,7 @@ import (
 	"golang.org/x/crypto/blake2b"
 
 	"xfer/crypto"
+	"xfer/internal/testnet"
 )
 
 var commands = map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -618,7 +619,7 @@ func cmdFreeaddr(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 {
 		ts.Fatalf("usage: freeaddr VAR")
 	}
-	p, err := freePort()
+	p, err := testnet.FreePort()
 	ts.Check(err)
 	ts.Setenv(args[0], "127.0.0.1:"+strconv.Itoa(p))
 }

@@ -23,7 +23,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -35,6 +34,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"xfer/internal/testnet"
 )
 
 // daemon is a running xferd.
@@ -46,39 +46,6 @@ type daemon struct {
 	done    chan struct{}
 	err     error // cmd.Wait's result, once done is closed
 	stopped bool  // stopped by xferd-stop
-}
-
-// freePort returns a port free for TCP and for UDP on 127.0.0.1: xferd
-// listens on both. It draws from below the kernel's ephemeral range, so
-// that the client sockets of concurrent tests (which take ephemeral ports)
-// cannot take it while a daemon restarts on it.
-func freePort() (int, error) {
-	lo, hi := 10000, 32768
-	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(data)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil && n > lo+1000 {
-				hi = n
-			}
-		}
-	}
-	var err error
-	for range 100 {
-		port := lo + rand.IntN(hi-lo)
-		var l net.Listener
-		l, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil {
-			continue
-		}
-		var u net.PacketConn
-		u, err = net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return port, nil
-	}
-	return 0, fmt.Errorf("no free port: %v", err)
 }
 
 // scriptEnv is the environment a daemon gets: the test process's, with
@@ -140,7 +107,7 @@ func cmdXferdStart(ts *testscript.TestScript, neg bool, args []string) {
 		p := port
 		if p == 0 {
 			var err error
-			p, err = freePort()
+			p, err = testnet.FreePort()
 			ts.Check(err)
 		}
 		addr := "127.0.0.1:" + strconv.Itoa(p)

@@ -26,9 +26,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,6 +40,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"xfer/crypto"
+	"xfer/internal/testnet"
 )
 
 func TestMain(m *testing.M) {
@@ -74,39 +72,6 @@ func TestScripts(t *testing.T) {
 			"fingerprint":  cmdFingerprint,
 		},
 	})
-}
-
-// freePort returns a port free for TCP and for UDP on 127.0.0.1: xferd
-// listens on both. It draws from below the kernel's ephemeral range, so
-// that the client sockets of concurrent tests (which take ephemeral ports)
-// cannot take it while a daemon restarts on it.
-func freePort() (int, error) {
-	lo, hi := 10000, 32768
-	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(data)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil && n > lo+1000 {
-				hi = n
-			}
-		}
-	}
-	var err error
-	for range 100 {
-		port := lo + rand.IntN(hi-lo)
-		var l net.Listener
-		l, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil {
-			continue
-		}
-		var u net.PacketConn
-		u, err = net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return port, nil
-	}
-	return 0, fmt.Errorf("no free port: %v", err)
 }
 
 // xferdCmd returns a command running the xferd that testscript installed,
@@ -188,7 +153,7 @@ func cmdDaemonStart(ts *testscript.TestScript, neg bool, args []string) {
 		p := port
 		if p == 0 {
 			var err error
-			p, err = freePort()
+			p, err = testnet.FreePort()
 			ts.Check(err)
 		}
 		addr := "127.0.0.1:" + strconv.Itoa(p)
