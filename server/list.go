@@ -58,12 +58,7 @@ func (s *Server) serveList(log *slog.Logger, conn *transfer.Conn, root *os.Root,
 	add := func(dir, name string, fi fs.FileInfo) bool {
 		e := entryOf(name, fi)
 		if withRoot && e.Kind == protocol.EntryFile {
-			var r crypto.Hash
-			var err error
-			// Hashing a large file says nothing for a while: keep the
-			// client's idle timeout from firing.
-			conn.Busy(func() { r, err = s.rootOf(root, path.Join(dir, name), fi) })
-			if err == nil {
+			if r, err := s.rootOf(conn, root, path.Join(dir, name), fi); err == nil {
 				e.HasRoot, e.Root = true, [32]byte(r)
 			}
 		}
@@ -130,7 +125,10 @@ func entryOf(name string, fi fs.FileInfo) protocol.Entry {
 	return e
 }
 
-func (s *Server) rootOf(root *os.Root, p string, fi fs.FileInfo) (crypto.Hash, error) {
+// rootOf returns the file root of p, from the cache when the file has not
+// changed. Hashing says nothing for a while, so it runs in conn.Busy (the
+// client's idle timeout must not fire on a large file).
+func (s *Server) rootOf(conn *transfer.Conn, root *os.Root, p string, fi fs.FileInfo) (crypto.Hash, error) {
 	k := rootKey{path: s.cfg.Root + "\x00" + root.Name() + "\x00" + p, size: fi.Size(), mtime: fi.ModTime().UnixNano()}
 	roots.mu.Lock()
 	h, ok := roots.m[k]
@@ -143,7 +141,7 @@ func (s *Server) rootOf(root *os.Root, p string, fi fs.FileInfo) (crypto.Hash, e
 		return crypto.Hash{}, err
 	}
 	defer f.Close()
-	h, err = chunk.HashFile(f, uint64(fi.Size()), protocol.DefaultChunkSize, 0)
+	conn.Busy(func() { h, err = chunk.HashFile(f, uint64(fi.Size()), protocol.DefaultChunkSize, 0) })
 	if err != nil {
 		return h, err
 	}
