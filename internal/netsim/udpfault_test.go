@@ -38,20 +38,6 @@ func newUDPFaultProxy(t *testing.T, target string, faults ...UDPFault) *UDPFault
 	return p
 }
 
-func ufDial(t *testing.T, addr string) *net.UDPConn {
-	t.Helper()
-	raddr, err := net.ResolveUDPAddr("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := net.DialUDP("udp", nil, raddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 // ufRoundTrip sends msg and reports the echo, or nil when none arrives
 // within wait.
 func ufRoundTrip(t *testing.T, c *net.UDPConn, msg []byte, wait time.Duration) []byte {
@@ -70,7 +56,7 @@ func ufRoundTrip(t *testing.T, c *net.UDPConn, msg []byte, wait time.Duration) [
 
 func TestUDPFaultProxyForwards(t *testing.T) {
 	p := newUDPFaultProxy(t, ufEcho(t))
-	c := ufDial(t, p.Addr())
+	c := dialUDP(t, p.Addr())
 	for i := range 10 {
 		msg := bytes.Repeat([]byte{byte(i)}, 100)
 		if got := ufRoundTrip(t, c, msg, 5*time.Second); !bytes.Equal(got, msg) {
@@ -87,7 +73,7 @@ func TestUDPFaultProxyForwards(t *testing.T) {
 
 func TestUDPFaultProxyBlackhole(t *testing.T) {
 	p := newUDPFaultProxy(t, ufEcho(t), BlackholeAfter(250))
-	c := ufDial(t, p.Addr())
+	c := dialUDP(t, p.Addr())
 	msg := make([]byte, 100)
 	// Datagrams starting at 0, 100 and 200 pass; the one at 300 does not,
 	// nor anything after it.
@@ -103,7 +89,7 @@ func TestUDPFaultProxyBlackhole(t *testing.T) {
 	}
 	// A new flow (another client socket) after SetFaults passes.
 	p.SetFaults()
-	c2 := ufDial(t, p.Addr())
+	c2 := dialUDP(t, p.Addr())
 	if got := ufRoundTrip(t, c2, msg, 5*time.Second); got == nil {
 		t.Fatal("a new flow after SetFaults() was dropped")
 	}
@@ -118,7 +104,7 @@ func TestUDPFaultProxyBlackhole(t *testing.T) {
 func TestUDPFaultProxyOutage(t *testing.T) {
 	const outage = 300 * time.Millisecond
 	p := newUDPFaultProxy(t, ufEcho(t), OutageAfter(100, outage))
-	c := ufDial(t, p.Addr())
+	c := dialUDP(t, p.Addr())
 	msg := make([]byte, 100)
 	if ufRoundTrip(t, c, msg, 5*time.Second) == nil {
 		t.Fatal("first datagram lost")
@@ -135,7 +121,7 @@ func TestUDPFaultProxyOutage(t *testing.T) {
 
 func TestUDPFaultProxyCorrupt(t *testing.T) {
 	p := newUDPFaultProxy(t, ufEcho(t), CorruptAt(150))
-	c := ufDial(t, p.Addr())
+	c := dialUDP(t, p.Addr())
 	for i := range 3 {
 		msg := make([]byte, 100)
 		got := ufRoundTrip(t, c, msg, 5*time.Second)
